@@ -1,0 +1,46 @@
+# callforge — the two set-up commands: `make demo` (main job end to end) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+export CALLFORGE_HOME ?= $(CURDIR)/state
+export DAGSTER_HOME ?= $(CALLFORGE_HOME)/dagster_home
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test test-fast ui clean-state bench
+
+# torch first, pinned to the CPU build on this machine, so nothing pulls a CUDA build.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	@mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/callforge demo
+
+test: install
+	$(BIN)/pytest -q -m "" --durations=15
+
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
+
+ui: install
+	@mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+bench: install
+	$(BIN)/python benchmarks/asr.py
+	$(BIN)/python benchmarks/redaction.py
+	$(BIN)/python benchmarks/embeddings.py
+	$(BIN)/python benchmarks/analytics.py
+
+clean-state:
+	rm -rf $(CALLFORGE_HOME)

@@ -1,0 +1,290 @@
+"""Gold: analytics on every call, embeddings in the vector index, the annotation loop,
+training datasets, gated LoRA adapters, eval reports with promotion, monthly drift."""
+
+
+from collections import Counter
+
+import dagster as dg
+from pydantic import Field
+
+from assets.bronze import call_events
+from assets.common import OWNERS, actor, counter_md, tags
+from assets.silver import RESIDUAL_CHECK, redacted_events, redacted_transcripts
+from pipeline.domain import gold as domain
+from pipeline.domain.keys import adapter_prefix, dataset_prefix, drift_report_key, eval_report_key
+from pipeline.partitions import daily_partitions, monthly_partitions
+from pipeline.settings import get_settings
+from resources.annotation import AnnotationResource
+from resources.embedder import EmbedderResource
+from resources.landing import LandingZoneResource
+from resources.ledger import LedgerResource
+from resources.object_store import ObjectStoreResource
+from resources.trainer import TrainerResource
+from resources.vector_index import VectorIndexResource
+
+
+@dg.asset(
+    key=["gold", "conversation_analytics"],
+    group_name="gold",
+    partitions_def=daily_partitions,
+    deps=[redacted_transcripts, redacted_events],
+    kinds={"python", "pandas"},
+    owners=OWNERS,
+    tags=tags("redacted", "gold"),
+    code_version=domain.ANALYTICS_VERSION,
+)
+def conversation_analytics(
+    context: dg.AssetExecutionContext, object_store: ObjectStoreResource, ledger: LedgerResource
+) -> dg.MaterializeResult:
+    """Talk ratio, dead air, overtalk, speaking rate, holds, disclosure compliance,
+    escalation, sentiment for 100% of the day's redacted calls, plus failure layers and
+    latency percentiles from event logs; daily and per-agent rollups."""
+    store = object_store.get_store()
+    result = domain.analytics_partition(store, ledger.get_ledger(), context.partition_key, get_settings())
+    md = {"calls": result.calls, "dagster/row_count": result.calls,
+          "table_uri": dg.MetadataValue.url(result.table_uri) if result.table_uri else "",
+          "daily_rollup": dg.MetadataValue.md(result.daily_md), "per_agent_rollup": dg.MetadataValue.md(result.agent_md)}
+    if result.plot_png:
+        md["talk_ratio_plot"] = dg.MetadataValue.md(
+            f"![talk ratio](data:image/png;base64,{result.plot_png})")
+    return dg.MaterializeResult(metadata=md)
+
+
+@dg.asset(
+    key=["gold", "transcript_embeddings"],
+    group_name="gold",
+    partitions_def=daily_partitions,
+    deps=[redacted_transcripts],
+    kinds={"python", "lancedb"},
+    owners=OWNERS,
+    tags=tags("redacted", "gold"),
+    code_version=domain.EMBEDDINGS_VERSION,
+    check_specs=[dg.AssetCheckSpec(RESIDUAL_CHECK, asset=["gold", "transcript_embeddings"], blocking=True,
+                                   description="Index rows of the day carry no PII.")],
+)
+def transcript_embeddings(
+    context: dg.AssetExecutionContext,
+    embedder: EmbedderResource,
+    vector_index: VectorIndexResource,
+    object_store: ObjectStoreResource,
+    ledger: LedgerResource,
+) -> dg.MaterializeResult:
+    """Hierarchical chunks (whole call, speaker turn, sliding window) of REDACTED text,
+    embedded with MiniLM and upserted into the vector index with tenant, call, speaker,
+    outcome and dataset eligibility; calls that left (consent, retention) are deleted."""
+    res = domain.embeddings_partition(object_store.get_store(), ledger.get_ledger(), embedder.get_embedder(),
+                                      vector_index.get_index(), context.partition_key)
+    return dg.MaterializeResult(
+        metadata={"calls_embedded": res.calls, "chunks": res.chunks, "skipped_unchanged": res.skipped,
+                  "calls_removed": res.removed, "model_version": res.model_version,
+                  "sentences_per_second": round(res.sentences_per_second, 1)},
+        check_results=[dg.AssetCheckResult(check_name=RESIDUAL_CHECK, passed=res.residual_findings == 0,
+                                           metadata={"findings": res.residual_findings})],
+    )
+
+
+@dg.asset(
+    key=["bronze", "annotations"],
+    group_name="bronze",
+    kinds={"python", "labelstudio"},
+    owners=OWNERS,
+    tags=tags("none", "bronze"),
+)
+def annotations(context: dg.AssetExecutionContext, landing: LandingZoneResource, ledger: LedgerResource) -> dg.MaterializeResult:
+    """Completed human labels (intent, outcome) imported from Label Studio exports in the
+    landing zone's annotations/ folder into the ledger (idempotent by content hash)."""
+    added, total, invalid = domain.import_annotations(landing.get_landing(), ledger.get_ledger(), actor(context))
+    return dg.MaterializeResult(metadata={"labels_added": added, "labels_total": total, "invalid_lines": invalid})
+
+
+class AnnotationQueueConfig(dg.Config):
+    batch_size: int = Field(default=20, description="How many calls to send for labelling")
+
+
+@dg.asset(
+    key=["gold", "annotation_queue"],
+    group_name="gold",
+    deps=[annotations, redacted_transcripts],
+    kinds={"python", "labelstudio"},
+    owners=OWNERS,
+    tags=tags("redacted", "gold"),
+)
+def annotation_queue(
+    context: dg.AssetExecutionContext,
+    config: AnnotationQueueConfig,
+    annotation: AnnotationResource,
+    object_store: ObjectStoreResource,
+    ledger: LedgerResource,
+) -> dg.MaterializeResult:
+    """Active-learning sample: unlabelled calls ranked by ASR uncertainty (lowest mean word
+    confidence first), sent for labelling with REDACTED text only."""
+    tasks = domain.annotation_tasks(object_store.get_store(), ledger.get_ledger(), config.batch_size)
+    queued = annotation.push_tasks(tasks)
+    return dg.MaterializeResult(metadata={"tasks_queued": queued, "backend": annotation.backend})
+
+
+@dg.asset(
+    key=["gold", "training_datasets"],
+    group_name="gold",
+    deps=[redacted_transcripts, annotations],
+    kinds={"python", "huggingface"},
+    owners=OWNERS,
+    tags=tags("redacted", "gold"),
+    code_version=domain.DATASET_VERSION,
+    check_specs=[
+        dg.AssetCheckSpec(RESIDUAL_CHECK, asset=["gold", "training_datasets"], blocking=True,
+                          description="No PII in any dataset row."),
+        dg.AssetCheckSpec("consent_respected", asset=["gold", "training_datasets"], blocking=True,
+                          description="Every row's call has training consent and is active in the ledger."),
+    ],
+)
+def training_datasets(
+    context: dg.AssetExecutionContext, object_store: ObjectStoreResource, ledger: LedgerResource
+):
+    """Chat JSONL and an HF DatasetDict from redacted transcripts and human labels, only
+    calls with training consent, split by call (a call never spans splits); versioned by
+    content hash."""
+    store, led = object_store.get_store(), ledger.get_ledger()
+    ds = domain.build_dataset(store, led)
+    yield dg.Output(
+        ds.manifest,
+        metadata={"version": ds.version, "rows": ds.rows, "dagster/row_count": ds.rows,
+                  "splits": dg.MetadataValue.json(ds.split_sizes), "skipped": dg.MetadataValue.json(ds.skipped),
+                  "labels": counter_md(Counter(ds.label_counts), "intent", "rows"),
+                  "uri": dg.MetadataValue.url(store.uri(dataset_prefix(ds.version) + "manifest.json"))},
+        data_version=dg.DataVersion(ds.version),
+    )
+    findings = domain.dataset_residual_pii(store, ds.version)
+    yield dg.AssetCheckResult(check_name=RESIDUAL_CHECK, passed=findings == 0, metadata={"findings": findings})
+    bad = domain.consent_violations(led, ds.call_ids)
+    yield dg.AssetCheckResult(check_name="consent_respected", passed=not bad,
+                              metadata={"violations": len(bad), "call_ids": ", ".join(sorted(bad)[:20])})
+
+
+def _training_gate(context: dg.AssetExecutionContext, dataset: dict, trainer: TrainerResource, force: bool):
+    """Gate inputs from Dagster (runs in flight) and the registry (data already trained on)."""
+    from pipeline.domain.registry import check_gate
+
+    in_flight = [r for r in context.instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={"callforge/training": "true"}))
+        if r.run_id != context.run.run_id]
+    reg = trainer.registry()
+    trained_rows = 0
+    for v in reg.versions():
+        m = reg.manifest(v)
+        if m.get("dataset_version") == dataset["version"]:
+            trained_rows = dataset["rows"]
+    gate = check_gate(n_labelled=dataset["rows"], n_since_last=dataset["rows"] - trained_rows,
+                      min_examples=trainer.min_examples, min_new=trainer.min_new_examples,
+                      training_in_flight=bool(in_flight), data_checks_ok=True)
+    if force and not gate.open and not in_flight and dataset["rows"] > 0:
+        context.log.warning(f"gate overridden by force=True: {'; '.join(gate.reasons)}")
+        return type(gate)(open=True, reasons=list(gate.reasons))
+    return gate
+
+
+class TrainAdapterConfig(dg.Config):
+    force: bool = Field(default=False, description="Train even if the gate is closed (data checks still apply)")
+
+
+@dg.asset(
+    key=["gold", "lora_adapters"],
+    group_name="gold",
+    ins={"dataset": dg.AssetIn(key=["gold", "training_datasets"])},
+    kinds={"python", "pytorch"},
+    owners=OWNERS,
+    tags=tags("none", "gold"),
+    pool="gpu",
+    output_required=False,
+    code_version=domain.TRAINING_VERSION,
+)
+def lora_adapters(context: dg.AssetExecutionContext, config: TrainAdapterConfig, dataset: dict,
+                  trainer: TrainerResource, object_store: ObjectStoreResource):
+    """A LoRA adapter (peft) on the MiniLM encoder as an intent classifier, trained only
+    when the gate is open (enough labelled consented examples, enough new ones, no
+    training in flight, data checks green); registered with a manifest and versioned."""
+    gate = _training_gate(context, dataset, trainer, force=config.force)
+    if not gate.open:
+        context.log.info(f"training gate closed: {'; '.join(gate.reasons)}")
+        return
+    store = object_store.get_store()
+
+    def progress(step: int, total: int, loss: float) -> None:
+        if step == total or step % max(1, total // 10) == 0:
+            context.log.info(f"training step {step}/{total} loss={loss:.4f}")
+
+    res = domain.train_adapter(store, dataset, trainer, progress)
+    yield dg.Output(
+        res.manifest,
+        metadata={"adapter_version": res.version, "steps": res.steps, "train_seconds": round(res.seconds, 1),
+                  "train_rows": res.train_rows, "labels": len(res.manifest["label_names"]),
+                  "dataset_version": dataset["version"],
+                  "uri": dg.MetadataValue.url(store.uri(adapter_prefix(res.version) + "manifest.json"))},
+        data_version=dg.DataVersion(res.version),
+    )
+
+
+@dg.asset(
+    key=["gold", "eval_reports"],
+    group_name="gold",
+    ins={"adapter": dg.AssetIn(key=["gold", "lora_adapters"]), "dataset": dg.AssetIn(key=["gold", "training_datasets"])},
+    kinds={"python", "scikitlearn"},
+    owners=OWNERS,
+    tags=tags("none", "gold"),
+    code_version=domain.EVAL_VERSION,
+    check_specs=[dg.AssetCheckSpec("candidate_beats_base", asset=["gold", "eval_reports"],
+                                   description="The fine-tuned adapter beats the base model on the held-out split.")],
+)
+def eval_reports(context: dg.AssetExecutionContext, adapter: dict, dataset: dict,
+                 trainer: TrainerResource, object_store: ObjectStoreResource):
+    """Candidate vs champion vs base on the held-out test split (accuracy, macro-F1, per
+    label); the candidate is promoted to champion only if it beats the champion and keeps
+    general ability."""
+    store = object_store.get_store()
+    rep = domain.evaluate_adapter(store, adapter, dataset, trainer)
+    yield dg.Output(
+        rep.summary,
+        metadata={"adapter_version": adapter["version"], "promoted": rep.promoted,
+                  "accuracy": rep.candidate["accuracy"], "macro_f1": rep.candidate["macro_f1"],
+                  "base_accuracy": rep.base["accuracy"], "test_rows": rep.candidate["n"],
+                  "decision": "; ".join(rep.reasons) or "promoted",
+                  "report": dg.MetadataValue.md(rep.markdown),
+                  "uri": dg.MetadataValue.url(store.uri(eval_report_key(adapter["version"])))},
+    )
+    yield dg.AssetCheckResult(check_name="candidate_beats_base",
+                              passed=rep.candidate["macro_f1"] >= rep.base["macro_f1"],
+                              severity=dg.AssetCheckSeverity.WARN,
+                              metadata={"candidate_macro_f1": rep.candidate["macro_f1"],
+                                        "base_macro_f1": rep.base["macro_f1"]})
+
+
+@dg.asset(
+    key=["gold", "drift_reports"],
+    group_name="gold",
+    partitions_def=monthly_partitions,
+    deps=[transcript_embeddings, conversation_analytics],
+    kinds={"python", "scipy"},
+    owners=OWNERS,
+    tags=tags("none", "gold"),
+    code_version=domain.DRIFT_VERSION,
+    check_specs=[dg.AssetCheckSpec("drift_within_bounds", asset=["gold", "drift_reports"],
+                                   description="Embedding and analytics drift of the month vs the reference window.")],
+)
+def drift_reports(context: dg.AssetExecutionContext, object_store: ObjectStoreResource):
+    """Embedding drift (PSI, KL, Wasserstein over projections) and drift of key analytics
+    metrics, this month vs the previous window; severities info/warning/critical."""
+    store = object_store.get_store()
+    month = context.partition_key[:7]
+    rep = domain.drift_partition(store, month)
+    yield dg.MaterializeResult(metadata={
+        "severity": rep.severity, "status": rep.status, "reference_calls": rep.reference_calls,
+        "current_calls": rep.current_calls, "metrics": dg.MetadataValue.json(rep.metrics),
+        "uri": dg.MetadataValue.url(store.uri(drift_report_key(month))),
+    })
+    sev = {"critical": dg.AssetCheckSeverity.ERROR}.get(rep.severity, dg.AssetCheckSeverity.WARN)
+    yield dg.AssetCheckResult(check_name="drift_within_bounds", passed=rep.severity in ("ok", "info"),
+                              severity=sev, metadata={"severity": rep.severity, "status": rep.status})
+
+
+gold_assets = [conversation_analytics, transcript_embeddings, annotations, annotation_queue,
+               training_datasets, lora_adapters, eval_reports, drift_reports]

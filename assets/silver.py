@@ -1,0 +1,191 @@
+"""Silver: transcripts, quarantine, and redacted transcripts / audio / events.
+
+Blocking checks stop residual PII from ever propagating to gold.
+"""
+
+
+from collections import Counter
+
+import dagster as dg
+from pydantic import Field
+
+from assets.bronze import call_events, imported_transcripts, recordings
+from assets.common import OWNERS, actor, counter_md, report_metadata, tags
+from pipeline.domain import processing
+from pipeline.domain.ingest import partition_calls
+from pipeline.domain.keys import CallKeys, quarantine_report_key
+from pipeline.domain.models import stable_hash
+from pipeline.domain.quality import QualityThresholds
+from pipeline.partitions import daily_partitions
+from pipeline.settings import get_settings
+from resources.asr import AsrResource
+from resources.ledger import LedgerResource
+from resources.object_store import ObjectStoreResource
+from resources.redactor import RedactorResource
+
+RESIDUAL_CHECK = "no_residual_pii"
+
+
+def _thresholds() -> QualityThresholds:
+    q = get_settings().section("quality")
+    return QualityThresholds(**{k: v for k, v in q.items() if k in QualityThresholds.__dataclass_fields__})
+
+
+@dg.asset(
+    key=["silver", "transcripts"],
+    group_name="silver",
+    partitions_def=daily_partitions,
+    deps=[recordings, imported_transcripts],
+    kinds={"python", "whisper"},
+    owners=OWNERS,
+    tags=tags("raw", "silver"),
+    code_version=processing.TRANSCRIBE_VERSION,
+    check_specs=[dg.AssetCheckSpec("transcription_pass_rate", asset=["silver", "transcripts"],
+                                   description="Share of the day's calls that transcribed and passed the quality gate.")],
+)
+def transcripts(
+    context: dg.AssetExecutionContext, asr: AsrResource, object_store: ObjectStoreResource, ledger: LedgerResource
+) -> dg.MaterializeResult:
+    """Speaker-attributed transcripts with word timestamps (faster-whisper; agent and
+    customer by channel), quality metrics per call; failures and gated calls go to
+    silver/quarantine with machine-readable reasons."""
+    date = context.partition_key
+    fingerprint = stable_hash(asr.config().__dict__ | {"workers": None})
+
+    def progress(done: int, total: int) -> None:
+        context.log.info(f"transcribed {done}/{total} calls")
+
+    report = processing.transcribe_partition(
+        object_store.get_store(), ledger.get_ledger(), asr.transcribe_many, fingerprint, date, _thresholds(), progress
+    )
+    attempted = len(report.processed) + len({q.call_id for q in report.quarantined})
+    rate = len(report.processed) / attempted if attempted else 1.0
+    return dg.MaterializeResult(
+        metadata=report_metadata(report, pass_rate=round(rate, 4)),
+        check_results=[dg.AssetCheckResult(
+            check_name="transcription_pass_rate", passed=rate >= 0.5,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"pass_rate": rate, "attempted": attempted, "passed": len(report.processed)})],
+    )
+
+
+@dg.asset(
+    key=["silver", "quarantine"],
+    group_name="silver",
+    partitions_def=daily_partitions,
+    deps=[recordings, imported_transcripts, call_events, transcripts],
+    kinds={"python", "json"},
+    owners=OWNERS,
+    tags=tags("none", "silver"),
+)
+def quarantine(context: dg.AssetExecutionContext, object_store: ObjectStoreResource, ledger: LedgerResource) -> dg.MaterializeResult:
+    """Open quarantine records of the day (reason per call, from every stage). Nothing is
+    silently dropped: each record points at the kept input. Release with
+    `callforge quarantine release CALL_ID --reason ...` (audited)."""
+    date = context.partition_key
+    store, led = object_store.get_store(), ledger.get_ledger()
+    open_recs = led.open_quarantine(partition=date)
+    report = {
+        "date": date,
+        "records": [{k: str(r[k]) if k == "created_at" else r[k]
+                     for k in ("call_id", "stage", "reason", "detail", "source_uri", "tenant", "created_at")}
+                    for r in open_recs],
+    }
+    store.put_json(quarantine_report_key(date), report)
+    by_reason = Counter(r["reason"] for r in open_recs)
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": len(open_recs),
+        "calls": len({r["call_id"] for r in open_recs}),
+        "by_reason": counter_md(by_reason, "reason", "records"),
+        "report_uri": dg.MetadataValue.url(store.uri(quarantine_report_key(date))),
+    })
+
+
+def _residual_result(store, ledger, date: str, key_attr: str, texts, states=("active",)) -> dg.AssetCheckResult:
+    keys = {c["call_id"]: getattr(CallKeys(date, c["tenant"], c["call_id"]), key_attr)
+            for c in partition_calls(ledger, date, states)}
+    findings = processing.residual_pii_by_call(store, keys, texts)
+    return dg.AssetCheckResult(
+        check_name=RESIDUAL_CHECK, passed=not findings,
+        metadata={"calls_scanned": len(keys), "calls_with_findings": len(findings),
+                  "findings": sum(findings.values()), "call_ids": ", ".join(sorted(findings)[:20])},
+    )
+
+
+@dg.asset(
+    key=["silver", "redacted_transcripts"],
+    group_name="silver",
+    partitions_def=daily_partitions,
+    deps=[transcripts],
+    kinds={"python", "presidio"},
+    owners=OWNERS,
+    tags=tags("redacted", "silver"),
+    code_version=processing.REDACT_VERSION,
+    check_specs=[dg.AssetCheckSpec(RESIDUAL_CHECK, asset=["silver", "redacted_transcripts"], blocking=True,
+                                   description="An independent strict detector finds no PII in the redacted text.")],
+)
+def redacted_transcripts(
+    context: dg.AssetExecutionContext, redactor: RedactorResource, object_store: ObjectStoreResource, ledger: LedgerResource
+) -> dg.MaterializeResult:
+    """Transcripts with PII replaced by typed placeholders (Presidio + spoken-form
+    recognizers), words included; span offsets and types (never values) go to the ledger."""
+    date = context.partition_key
+    store, led = object_store.get_store(), ledger.get_ledger()
+    report = processing.redact_partition(store, led, redactor.get_redactor(), date)
+    return dg.MaterializeResult(
+        metadata=report_metadata(report),
+        check_results=[_residual_result(store, led, date, "redacted_transcript", processing.transcript_texts)],
+    )
+
+
+class RedactedAudioConfig(dg.Config):
+    padding_s: float = Field(default=0.15, description="Seconds of silence added around each PII word span")
+
+
+@dg.asset(
+    key=["silver", "redacted_audio"],
+    group_name="silver",
+    partitions_def=daily_partitions,
+    deps=[redacted_transcripts],
+    kinds={"python", "audio"},
+    owners=OWNERS,
+    tags=tags("redacted", "silver"),
+    code_version=processing.REDACT_AUDIO_VERSION,
+)
+def redacted_audio(
+    context: dg.AssetExecutionContext, config: RedactedAudioConfig, object_store: ObjectStoreResource, ledger: LedgerResource
+) -> dg.MaterializeResult:
+    """Call audio with every PII word span silenced (from word timestamps, padded); the
+    spans (times and types, never values) are in the ledger."""
+    report = processing.redact_audio_partition(object_store.get_store(), ledger.get_ledger(), context.partition_key,
+                                               config.padding_s, actor(context))
+    return dg.MaterializeResult(metadata=report_metadata(report))
+
+
+@dg.asset(
+    key=["silver", "redacted_events"],
+    group_name="silver",
+    partitions_def=daily_partitions,
+    deps=[call_events],
+    kinds={"python", "presidio"},
+    owners=OWNERS,
+    tags=tags("redacted", "silver"),
+    code_version=processing.REDACT_EVENTS_VERSION,
+    check_specs=[dg.AssetCheckSpec(RESIDUAL_CHECK, asset=["silver", "redacted_events"], blocking=True,
+                                   description="No PII left in any redacted event payload.")],
+)
+def redacted_events(
+    context: dg.AssetExecutionContext, redactor: RedactorResource, object_store: ObjectStoreResource, ledger: LedgerResource
+) -> dg.MaterializeResult:
+    """Event payloads with declared PII fields replaced (or keyed-hashed when a pseudonym key
+    is configured) and free text redacted by the same engine as transcripts."""
+    date = context.partition_key
+    store, led = object_store.get_store(), ledger.get_ledger()
+    red = redactor.get_redactor()
+    key = redactor.pseudonym_key.encode() if redactor.pseudonym_key else None
+    report = processing.redact_events_partition(store, led, red, date, key)
+    return dg.MaterializeResult(
+        metadata=report_metadata(report),
+        check_results=[_residual_result(store, led, date, "redacted_events", processing.event_texts,
+                                        states=("active", "opt_out", "quarantined"))],
+    )

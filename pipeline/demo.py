@@ -1,0 +1,188 @@
+"""The main job end to end on the bundled samples, with the embedded default profile.
+
+Copies samples/ into the landing zone, runs the daily ingest job for every day that has
+calls, then the training job (gated) and the monthly drift job, on a real Dagster instance
+(SQLite under $DAGSTER_HOME) so every run shows in the UI (`make ui`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pipeline.settings import get_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _sync(src: Path, dst: Path) -> int:
+    """Copy files that are missing or differ (so unchanged calls stay unchanged)."""
+    n = 0
+    if not src.is_dir():
+        return 0
+    dst.mkdir(parents=True, exist_ok=True)
+    for p in sorted(src.iterdir()):
+        if p.is_file():
+            target = dst / p.name
+            if not target.exists() or target.read_bytes() != p.read_bytes():
+                shutil.copy2(p, target)
+                n += 1
+    return n
+
+
+def stage_samples(samples: Path, landing: Path, discarded: set[str]) -> int:
+    """Put the bundled samples into the landing zone. Recordings the pipeline discarded
+    under opt_out consent are not put back."""
+    n = 0
+    for kind in ("recordings", "transcripts", "events"):
+        src = samples / kind
+        if kind == "recordings" and src.is_dir():
+            (landing / kind).mkdir(parents=True, exist_ok=True)
+            for p in sorted(src.iterdir()):
+                if p.stem in discarded and p.suffix != ".json":
+                    continue
+                target = landing / kind / p.name
+                if not target.exists() or target.read_bytes() != p.read_bytes():
+                    shutil.copy2(p, target)
+                    n += 1
+        else:
+            n += _sync(src, landing / kind)
+    labels = samples / "labels.jsonl"
+    if labels.exists():
+        (landing / "annotations").mkdir(parents=True, exist_ok=True)
+        target = landing / "annotations" / "sample_labels.jsonl"
+        if not target.exists() or target.read_bytes() != labels.read_bytes():
+            shutil.copy2(labels, target)
+            n += 1
+    return n
+
+
+def prepare_instance(home: Path) -> None:
+    dagster_home = home / "dagster_home"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    cfg = dagster_home / "dagster.yaml"
+    if not cfg.exists():
+        shutil.copy(REPO / "dagster.yaml", cfg)
+    os.environ.setdefault("DAGSTER_HOME", str(dagster_home))
+
+
+def run_demo(samples: Path | None = None, echo=print) -> dict[str, Any]:
+    import dagster as dg
+
+    from pipeline.definitions import defs as load_defs
+    from pipeline.domain.ingest import scan_recordings
+    from pipeline.domain.landing import LocalLandingZone
+    from pipeline.domain.ledger import Ledger
+
+    t0 = time.perf_counter()
+    settings = get_settings()
+    samples = samples or REPO / "samples"
+    if not samples.is_dir():
+        raise FileNotFoundError(f"samples folder not found: {samples}")
+    settings.home.mkdir(parents=True, exist_ok=True)
+    prepare_instance(settings.home)
+    ledger = Ledger(settings.ledger_url)
+    ledger.create_all()
+    discarded = {c["call_id"] for c in ledger.calls(state="opt_out")}
+    staged = stage_samples(samples, settings.landing_dir, discarded)
+    echo(f"staged {staged} new/changed sample files into {settings.landing_dir}")
+
+    defs = load_defs()
+    instance = dg.DagsterInstance.get()
+    dates = sorted({c.date for c in scan_recordings(LocalLandingZone(settings.landing_dir))})
+    failed: list[str] = []
+    for date in dates:
+        echo(f"ingest_job partition {date} ...")
+        res = defs.resolve_job_def("ingest_job").execute_in_process(
+            partition_key=date, instance=instance, raise_on_error=False, tags={"callforge/trigger": "demo"})
+        if not res.success:
+            failed.append(f"ingest_job[{date}]")
+    echo("training_job (gated) ...")
+    res = defs.resolve_job_def("training_job").execute_in_process(instance=instance, raise_on_error=False,
+                                                                  tags={"callforge/training": "true"})
+    if not res.success:
+        failed.append("training_job")
+    for month in sorted({d[:7] + "-01" for d in dates}):
+        echo(f"drift_job partition {month} ...")
+        res = defs.resolve_job_def("drift_job").execute_in_process(partition_key=month, instance=instance,
+                                                                   raise_on_error=False)
+        if not res.success:
+            failed.append(f"drift_job[{month}]")
+    summary = summarize(settings, ledger, dates)
+    summary["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    summary["failed_runs"] = failed
+    return summary
+
+
+def summarize(settings: Any, ledger: Any, dates: list[str]) -> dict[str, Any]:
+    from pipeline.domain.registry import AdapterRegistry
+    from pipeline.domain.storage import LocalObjectStore
+
+    store = LocalObjectStore(settings.object_store_root)
+    calls = ledger.calls()
+    quarantine = ledger.open_quarantine()
+    spans = ledger.spans()
+    transcripts = [k for k in store.list("silver/transcripts/") if k.endswith(".json")]
+    reg = AdapterRegistry(settings.home / "registry")
+    champion = reg.champion()
+    versions = reg.versions()
+    eval_report = None
+    if versions:
+        key = f"gold/eval_reports/{versions[-1]}.json"
+        if store.exists(key):
+            eval_report = store.get_json(key)
+    datasets = sorted(k for k in store.list("gold/training_datasets/") if k.endswith("manifest.json"))
+    dataset_rows = store.get_json(datasets[-1])["rows"] if datasets else 0
+    try:
+        from pipeline.domain.vectors import LanceDBIndex
+
+        embeddings = LanceDBIndex(settings.lancedb_uri).count()
+    except Exception:
+        embeddings = 0
+    return {
+        "partitions": dates,
+        "calls_ingested": sum(1 for c in calls if c["state"] == "active"),
+        "calls_opted_out": sum(1 for c in calls if c["state"] == "opt_out"),
+        "calls_transcribed": len(transcripts),
+        "quarantined": [{"call_id": q["call_id"], "stage": q["stage"], "reason": q["reason"]} for q in quarantine],
+        "pii_spans_redacted": sum(1 for s in spans if s["asset"] == "silver/redacted_transcripts"),
+        "pii_spans_by_type": dict(Counter(s["entity_type"] for s in spans if s["asset"] == "silver/redacted_transcripts")),
+        "embeddings_written": embeddings,
+        "dataset_rows": dataset_rows,
+        "adapter_versions": versions,
+        "champion_adapter": champion,
+        "eval": ({"accuracy": eval_report["candidate"]["accuracy"], "macro_f1": eval_report["candidate"]["macro_f1"],
+                  "base_accuracy": eval_report["base"]["accuracy"], "promoted": eval_report["promoted"]}
+                 if eval_report else None),
+        "outputs": {"objects": str(settings.object_store_root), "ledger": settings.ledger_url,
+                    "vector_index": settings.lancedb_uri, "registry": str(settings.home / "registry"),
+                    "dagster_home": os.environ.get("DAGSTER_HOME", "")},
+    }
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    lines = [
+        "callforge demo — summary",
+        f"  partitions            {', '.join(s['partitions'])}",
+        f"  calls ingested        {s['calls_ingested']} (+{s['calls_opted_out']} opt-out, audio discarded)",
+        f"  calls transcribed     {s['calls_transcribed']}",
+        f"  quarantined           {len(s['quarantined'])}",
+    ]
+    lines += [f"    - {q['call_id']}: {q['stage']} / {q['reason']}" for q in s["quarantined"]]
+    lines += [
+        f"  PII spans redacted    {s['pii_spans_redacted']} {s['pii_spans_by_type']}",
+        f"  embeddings written    {s['embeddings_written']} chunks",
+        f"  dataset rows          {s['dataset_rows']}",
+        f"  adapter versions      {', '.join(s['adapter_versions']) or '-'} (champion: {s['champion_adapter'] or '-'})",
+        f"  eval                  {s['eval']}",
+        f"  wall time             {s.get('wall_seconds')} s",
+        "  outputs:",
+    ]
+    lines += [f"    {k:13s} {v}" for k, v in s["outputs"].items()]
+    if s.get("failed_runs"):
+        lines.append(f"  FAILED RUNS: {', '.join(s['failed_runs'])}")
+    return "\n".join(lines)

@@ -1,0 +1,324 @@
+"""Silver processing per day partition: transcription with a quality gate, redaction of
+transcripts, audio and events. Called by the thin assets in assets/silver.py.
+
+Idempotent per call: each stage records (input hash, code version) in the ledger and skips
+calls whose inputs and code are unchanged. Failures become quarantine records; one bad call
+never stops the batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.domain.audio import AudioError
+from pipeline.domain.ingest import StageReport, partition_calls
+from pipeline.domain.keys import CallKeys
+from pipeline.domain.ledger import Ledger
+from pipeline.domain.models import Event, QuarantineRecord, Transcript, stable_hash
+from pipeline.domain.quality import QualityThresholds, quality_gate, wer_cer
+from pipeline.domain.redaction import Redactor, pii_time_spans, redact_transcript, residual_pii
+from pipeline.domain.storage import ObjectStore
+
+TRANSCRIBE_VERSION = "1"
+REDACT_VERSION = "1"
+REDACT_AUDIO_VERSION = "1"
+REDACT_EVENTS_VERSION = "1"
+
+# Declared event-payload schema: fields that carry PII by definition. Everything else that
+# is free text goes through the redaction engine.
+EVENT_PII_FIELDS = {
+    "caller_number": "PHONE",
+    "phone": "PHONE",
+    "email": "EMAIL",
+    "customer_name": "PERSON",
+    "name": "PERSON",
+    "address": "ADDRESS",
+    "card_number": "CARD",
+    "ssn": "SSN",
+    "date_of_birth": "DATE_OF_BIRTH",
+}
+
+
+def _bronze_sidecar(store: ObjectStore, keys: CallKeys) -> dict | None:
+    return store.get_json(keys.bronze_sidecar) if store.exists(keys.bronze_sidecar) else None
+
+
+@contextlib.contextmanager
+def _local_paths(store: ObjectStore, keys: list[str]) -> Iterator[list[Path]]:
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(store.local_path(k)) for k in keys]
+
+
+def open_quarantine_ids(ledger: Ledger, date: str, stages: tuple[str, ...]) -> set[str]:
+    return {q["call_id"] for q in ledger.open_quarantine(partition=date) if q["stage"] in stages}
+
+
+def transcribe_partition(
+    store: ObjectStore,
+    ledger: Ledger,
+    run_asr: Callable[..., Iterator[tuple[str, object]]],
+    asr_fingerprint: str,
+    date: str,
+    thresholds: QualityThresholds,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> StageReport:
+    """Transcribe every active call of the partition that has no current transcript."""
+    report = StageReport()
+    code_version = f"{TRANSCRIBE_VERSION}:{asr_fingerprint}"
+    todo: list[tuple[str, CallKeys, dict]] = []
+    for call in partition_calls(ledger, date):
+        keys = CallKeys(date, call["tenant"], call["call_id"])
+        sc = _bronze_sidecar(store, keys)
+        if sc is None:
+            continue
+        if ledger.is_current("transcribe", call["call_id"], sc["audio_sha256"], code_version):
+            report.skipped.append(call["call_id"])
+            continue
+        todo.append((call["call_id"], keys, sc))
+    if not todo:
+        return report
+    by_id = {cid: (keys, sc) for cid, keys, sc in todo}
+    with _local_paths(store, [sc["audio_key"] for _, _, sc in todo]) as paths:
+        jobs = [
+            (cid, path, {int(k): v for k, v in (sc.get("channel_map") or {}).items()} or None)
+            for (cid, _, sc), path in zip(todo, paths)
+        ]
+        for call_id, result in run_asr(jobs, on_progress=on_progress):
+            keys, sc = by_id[call_id]
+            tenant = sc["tenant"]
+            if isinstance(result, AudioError):
+                _quarantine(ledger, report, call_id, date, tenant, "transcription", result.reason,
+                            f"{Path(sc['audio_key']).name}: {result}", store.uri(sc["audio_key"]))
+            elif isinstance(result, Exception):
+                _quarantine(ledger, report, call_id, date, tenant, "transcription", "transcription_failed",
+                            f"{type(result).__name__} while transcribing {Path(sc['audio_key']).name}",
+                            store.uri(sc["audio_key"]))
+            else:
+                transcript: Transcript = result  # type: ignore[assignment]
+                transcript.call_id = call_id
+                if store.exists(keys.imported_transcript):
+                    ref = Transcript.from_dict(store.get_json(keys.imported_transcript))
+                    transcript.quality.update({f"reference_{k}": v for k, v in wer_cer(ref.text, transcript.text).items()})
+                store.put_json(keys.transcript, transcript.to_dict())
+                reasons = quality_gate(transcript.quality, thresholds)
+                for reason in reasons:
+                    _quarantine(ledger, report, call_id, date, tenant, "quality_gate", reason,
+                                f"quality gate failed: {reason}", store.uri(keys.transcript))
+                if not reasons:
+                    report.processed.append(call_id)
+                report.counts["audio_seconds"] += float(transcript.duration or 0.0)
+                report.counts["words"] += sum(len(s.words) for s in transcript.segments)
+            ledger.mark_processed("transcribe", call_id, sc["audio_sha256"], code_version, store.uri(keys.transcript))
+    return report
+
+
+def _quarantine(ledger: Ledger, report: StageReport, call_id: str, date: str, tenant: str | None,
+                stage: str, reason: str, detail: str, uri: str) -> None:
+    rec = QuarantineRecord(call_id, stage, reason, detail, uri, partition=date, tenant=tenant)
+    ledger.add_quarantine(rec)
+    report.quarantined.append(rec)
+
+
+def redact_partition(store: ObjectStore, ledger: Ledger, redactor: Redactor, date: str) -> StageReport:
+    """Redacted transcripts for every call that passed transcription and its quality gate."""
+    report = StageReport()
+    blocked = open_quarantine_ids(ledger, date, ("transcription", "quality_gate"))
+    for call in partition_calls(ledger, date):
+        cid = call["call_id"]
+        keys = CallKeys(date, call["tenant"], cid)
+        if cid in blocked or not store.exists(keys.transcript):
+            continue
+        raw = store.get_bytes(keys.transcript)
+        h = hashlib.sha256(raw).hexdigest()
+        if ledger.is_current("redact", cid, h, REDACT_VERSION) and store.exists(keys.redacted_transcript):
+            report.skipped.append(cid)
+            continue
+        transcript = Transcript.from_dict(json.loads(raw))
+        redacted, spans = redact_transcript(transcript, redactor, tenant=call["tenant"])
+        doc = redacted.to_dict()
+        doc["pii_spans"] = [{k: s[k] for k in ("segment", "start", "end", "entity_type", "t_start", "t_end") if k in s} for s in spans]
+        store.put_json(keys.redacted_transcript, doc)
+        ledger.record_spans(cid, "silver/redacted_transcripts", spans, method="presidio+spoken")
+        ledger.mark_processed("redact", cid, h, REDACT_VERSION, store.uri(keys.redacted_transcript))
+        report.processed.append(cid)
+        report.counts["pii_spans"] += len(spans)
+        for s in spans:
+            report.counts[f"entity:{s['entity_type']}"] += 1
+    return report
+
+
+def residual_pii_by_call(store: ObjectStore, keys_by_call: dict[str, str], text_of: Callable[[Any], list[str]]) -> dict[str, int]:
+    """Count residual-PII findings per call (never the values)."""
+    findings: dict[str, int] = {}
+    for cid, key in keys_by_call.items():
+        if not store.exists(key):
+            continue
+        raw = store.get_bytes(key).decode()
+        n = sum(len(residual_pii(t)) for t in text_of(raw))
+        if n:
+            findings[cid] = n
+    return findings
+
+
+def transcript_texts(raw: str) -> list[str]:
+    d = json.loads(raw)
+    texts = [s["text"] for s in d.get("segments", [])]
+    texts += [w["word"] for s in d.get("segments", []) for w in s.get("words", [])]
+    return texts
+
+
+def event_texts(raw: str) -> list[str]:
+    out: list[str] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    for line in raw.splitlines():
+        if line.strip():
+            walk(json.loads(line).get("payload"))
+    return out
+
+
+def mute_spans(audio_bytes: bytes, spans: list[tuple[float, float, str]]) -> tuple[bytes, int]:
+    """Silence the given time spans on every channel; returns WAV bytes and samples muted."""
+    import numpy as np
+    import soundfile as sf
+
+    data, sr = sf.read(io.BytesIO(audio_bytes), always_2d=True, dtype="float32")
+    muted = 0
+    for start, end, _ in spans:
+        a, b = max(0, int(start * sr)), min(len(data), int(end * sr) + 1)
+        if b > a:
+            data[a:b, :] = 0.0
+            muted += b - a
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(data), sr, format="WAV", subtype="PCM_16")
+    return buf.getvalue(), muted
+
+
+def redact_audio_partition(store: ObjectStore, ledger: Ledger, date: str, padding_s: float, actor: str) -> StageReport:
+    """Silence PII word spans in each call's audio, from the redacted transcript's spans."""
+    report = StageReport()
+    for call in partition_calls(ledger, date):
+        cid = call["call_id"]
+        keys = CallKeys(date, call["tenant"], cid)
+        sc = _bronze_sidecar(store, keys)
+        if sc is None or not store.exists(keys.redacted_transcript):
+            continue
+        red = store.get_json(keys.redacted_transcript)
+        spans = pii_time_spans([s for s in red.get("pii_spans", []) if s.get("t_start") is not None], padding_s=padding_s)
+        h = stable_hash([sc["audio_sha256"], spans, padding_s])
+        if ledger.is_current("redact_audio", cid, h, REDACT_AUDIO_VERSION) and store.exists(keys.redacted_audio):
+            report.skipped.append(cid)
+            continue
+        try:
+            wav, muted = mute_spans(store.get_bytes(sc["audio_key"]), spans)
+        except Exception as e:  # decoding formats soundfile cannot read: quarantine, go on
+            _quarantine(ledger, report, cid, date, call["tenant"], "redact_audio", "audio_redaction_failed",
+                        f"{type(e).__name__} on {Path(sc['audio_key']).name}", store.uri(sc["audio_key"]))
+            continue
+        ledger.audit("raw_audio_access", actor, cid, call["tenant"], reason="audio redaction",
+                     details={"uri": store.uri(sc["audio_key"])})
+        store.put_bytes(keys.redacted_audio, wav)
+        ledger.record_spans(cid, "silver/redacted_audio",
+                            [{"segment": -1, "start": 0, "end": 0, "entity_type": t, "t_start": a, "t_end": b}
+                             for a, b, t in spans], method="silence")
+        ledger.mark_processed("redact_audio", cid, h, REDACT_AUDIO_VERSION, store.uri(keys.redacted_audio))
+        report.processed.append(cid)
+        report.counts["muted_seconds"] += sum(b - a for a, b, _ in spans)
+        report.counts["spans"] += len(spans)
+    return report
+
+
+def redact_event(event: Event, redactor: Redactor, tenant: str, key: bytes | None) -> tuple[Event, int]:
+    """Redact one event's payload: declared PII fields by schema, free text by the engine."""
+    n = 0
+
+    def scrub(name: str | None, v: Any) -> Any:
+        nonlocal n
+        if isinstance(v, dict):
+            return {k: scrub(k, x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [scrub(name, x) for x in v]
+        if isinstance(v, str):
+            if name in EVENT_PII_FIELDS:
+                n += 1
+                etype = EVENT_PII_FIELDS[name]
+                if key:
+                    digest = hmac.new(key, f"{tenant}|{etype}|{v}".encode(), hashlib.sha256).hexdigest()[:12]
+                    return f"[{etype}_{digest}]"
+                return f"[{etype}]"
+            res = redactor.redact(v, tenant=tenant)
+            n += len(res.spans)
+            return res.text
+        return v
+
+    return Event(event.trace_id, event.seq, event.ts, event.type, scrub(None, event.payload)), n
+
+
+def redact_events_partition(store: ObjectStore, ledger: Ledger, redactor: Redactor, date: str,
+                            key: bytes | None) -> StageReport:
+    from pipeline.domain.events import events_to_jsonl, parse_event_lines
+
+    report = StageReport()
+    calls = [c for c in ledger.calls(call_date=date) if c["state"] in ("active", "opt_out", "quarantined")]
+    for call in calls:
+        cid = call["call_id"]
+        keys = CallKeys(date, call["tenant"], cid)
+        if not store.exists(keys.events):
+            continue
+        raw = store.get_bytes(keys.events)
+        h = hashlib.sha256(raw).hexdigest()
+        if ledger.is_current("redact_events", cid, h, REDACT_EVENTS_VERSION) and store.exists(keys.redacted_events):
+            report.skipped.append(cid)
+            continue
+        events = parse_event_lines(raw.decode().splitlines(), source=keys.events).events
+        out = []
+        for ev in events:
+            red, n = redact_event(ev, redactor, call["tenant"], key)
+            out.append(red)
+            report.counts["pii_fields"] += n
+        store.put_bytes(keys.redacted_events, events_to_jsonl(out).encode())
+        ledger.mark_processed("redact_events", cid, h, REDACT_EVENTS_VERSION, store.uri(keys.redacted_events))
+        report.processed.append(cid)
+        report.counts["events"] += len(out)
+    return report
+
+
+@dataclass(frozen=True)
+class ReadyCall:
+    call_id: str
+    tenant: str
+    date: str
+    keys: CallKeys
+    started_at: str
+    consent_training: bool
+
+
+def ready_calls(store: ObjectStore, ledger: Ledger, date: str | None = None) -> list[ReadyCall]:
+    """Active calls whose redacted transcript exists (the input of every gold asset)."""
+    out = []
+    rows = ledger.calls(call_date=date) if date else ledger.calls()
+    for c in rows:
+        if c["state"] != "active":
+            continue
+        keys = CallKeys(c["call_date"], c["tenant"], c["call_id"])
+        if store.exists(keys.redacted_transcript):
+            out.append(ReadyCall(c["call_id"], c["tenant"], c["call_date"], keys, str(c.get("started_at") or ""),
+                                 bool(c.get("consent_training"))))
+    return out

@@ -1,0 +1,100 @@
+"""Jobs: the daily ingest flow, gated training, drift, retention and erasure."""
+
+
+from datetime import datetime, timezone
+
+import dagster as dg
+from pydantic import Field
+
+from pipeline.domain import compliance
+from pipeline.domain.retention import RetentionPolicy
+from pipeline.settings import get_settings
+from resources.ledger import LedgerResource
+from resources.object_store import ObjectStoreResource
+from resources.vector_index import VectorIndexResource
+
+DAILY_GROUPS = dg.AssetSelection.assets(
+    ["bronze", "recordings"], ["bronze", "imported_transcripts"], ["bronze", "call_events"],
+    ["silver", "transcripts"], ["silver", "quarantine"], ["silver", "redacted_transcripts"],
+    ["silver", "redacted_audio"], ["silver", "redacted_events"],
+    ["gold", "conversation_analytics"], ["gold", "transcript_embeddings"],
+)
+
+ingest_job = dg.define_asset_job(
+    "ingest_job",
+    selection=DAILY_GROUPS,
+    description="Bronze -> silver -> gold for one day of calls (what the new_recordings sensor runs).",
+)
+
+TRAINING_SELECTION = dg.AssetSelection.assets(
+    ["bronze", "annotations"], ["gold", "training_datasets"], ["gold", "lora_adapters"],
+    ["gold", "eval_reports"], ["gold", "annotation_queue"],
+)
+
+training_job = dg.define_asset_job(
+    "training_job",
+    selection=TRAINING_SELECTION,
+    tags={"callforge/training": "true"},
+    description="Labels -> dataset -> gated LoRA training -> evaluation and promotion.",
+)
+
+annotations_job = dg.define_asset_job("annotations_job", selection=dg.AssetSelection.assets(["bronze", "annotations"]))
+
+drift_job = dg.define_asset_job("drift_job", selection=dg.AssetSelection.assets(["gold", "drift_reports"]),
+                                description="Monthly embedding and analytics drift report.")
+
+
+def retention_policies() -> dict[str, RetentionPolicy]:
+    out = {}
+    for name, t in get_settings().tenants.items():
+        out[name] = RetentionPolicy(audio_days=t.retention_audio_days, transcript_days=t.retention_transcript_days,
+                                    events_days=t.retention_events_days, grace_days=t.grace_days)
+    return out
+
+
+class RetentionConfig(dg.Config):
+    now: str | None = Field(default=None, description="ISO timestamp to evaluate policies at (default: now, UTC)")
+
+
+@dg.op(description="Soft-delete expired calls, purge them after the grace period; legal hold respected; audited.")
+def apply_retention(context: dg.OpExecutionContext, config: RetentionConfig, object_store: ObjectStoreResource,
+                    ledger: LedgerResource, vector_index: VectorIndexResource) -> dict:
+    now = datetime.fromisoformat(config.now) if config.now else datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    rep = compliance.apply_retention(object_store.get_store(), ledger.get_ledger(), vector_index.get_index(),
+                                     retention_policies(), now, f"dagster-run:{context.run_id}")
+    summary = {"soft_deleted": len(rep.soft_deleted), "purged": len(rep.purged), "held": len(rep.held),
+               "objects_deleted": rep.objects_deleted, "index_rows_deleted": rep.index_rows_deleted}
+    context.log.info(f"retention: {summary}")
+    context.add_output_metadata(summary)
+    return summary
+
+
+@dg.job(description="Nightly retention: soft delete, purge after grace, legal hold respected.")
+def retention_job():
+    apply_retention()
+
+
+class ErasureConfig(dg.Config):
+    customer_id: str | None = Field(default=None, description="Erase every call of this customer")
+    call_id: str | None = Field(default=None, description="Erase one call")
+    reason: str = Field(description="Why (e.g. the erasure request's ticket id)")
+    requested_by: str = Field(default="privacy-team", description="Who asked")
+
+
+@dg.op(description="Remove a person's or a call's data from every layer, the vector index and datasets.")
+def erase_subject(context: dg.OpExecutionContext, config: ErasureConfig, object_store: ObjectStoreResource,
+                  ledger: LedgerResource, vector_index: VectorIndexResource) -> dict:
+    rep = compliance.erase(object_store.get_store(), ledger.get_ledger(), vector_index.get_index(),
+                           actor=config.requested_by, reason=config.reason,
+                           customer_id=config.customer_id, call_id=config.call_id)
+    summary = {"erased": len(rep.erased), "held": len(rep.held), "objects_deleted": rep.objects_deleted,
+               "index_rows_deleted": rep.index_rows_deleted}
+    context.add_output_metadata(summary)
+    return summary
+
+
+@dg.job(description="Erasure request (GDPR/CCPA): by customer id or call id; audited.")
+def erasure_job():
+    erase_subject()

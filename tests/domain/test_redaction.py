@@ -1,0 +1,430 @@
+"""PII redaction engine for call speech (pipeline/domain/redaction.py, spoken.py).
+
+One Presidio engine is built for the whole module (``redactor`` fixture, ~5-20 s);
+every other test is milliseconds.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.domain.models import Segment, Transcript, Word
+from pipeline.domain.redaction import (
+    ENTITY_TYPES,
+    PiiSpan,
+    Redactor,
+    merge_spans,
+    normalise_value,
+    pii_time_spans,
+    redact_jsonl,
+    redact_transcript,
+    residual_pii,
+)
+from pipeline.domain.spoken import find_number_runs, luhn_valid, spoken_to_digits
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "pii_spoken.jsonl"
+
+for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_k, "1")
+
+
+@pytest.fixture(scope="module")
+def redactor() -> Redactor:
+    return Redactor()
+
+
+@pytest.fixture(scope="module")
+def pseudo(redactor: Redactor) -> Redactor:
+    return redactor.variant(operator="pseudonym", pseudonym_key=b"test-key-not-secret")
+
+
+@pytest.fixture(scope="module")
+def dataset() -> list[dict]:
+    return [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def dataset_results(redactor: Redactor, dataset: list[dict]):
+    return redactor.redact_many([row["text"] for row in dataset])
+
+
+def _covered(text: str, spans: list[PiiSpan], value: str) -> float:
+    s = text.index(value)
+    cov = set()
+    for sp in spans:
+        cov.update(range(sp.start, sp.end))
+    return sum(1 for k in range(s, s + len(value)) if k in cov) / len(value)
+
+
+# ------------------------------------------------------------------ spoken numbers
+@pytest.mark.parametrize("text,digits", [
+    ("five five five, one two three, oh nine eight seven", "5551230987"),
+    ("double five triple oh one", "550001"),
+    ("nineteen seventy nine", "1979"),
+    ("one eight hundred five five five twelve thirty four", "18005551234"),
+    ("twenty five", "25"),
+    ("twenty, five", "205"),
+    ("four hundred and twelve", "412"),
+    ("555-123-4567", "5551234567"),
+    ("five fifty five uh one two three four", "5551234"),
+])
+def test_spoken_number_runs_read_as_digits(text: str, digits: str) -> None:
+    assert spoken_to_digits(text) == digits
+
+
+@pytest.mark.parametrize("text", ["two hundred fifty thousand", "a hundred and fifty thousand",
+                                  "two thousand twenty four"])
+def test_single_magnitude_group_is_a_quantity(text: str) -> None:
+    runs = find_number_runs(text)
+    assert len(runs) == 1 and runs[0].is_quantity
+
+
+def test_interjection_oh_is_not_zero() -> None:
+    runs = find_number_runs("oh, one more thing")
+    assert [r.digits for r in runs] == ["1"]
+
+
+def test_luhn() -> None:
+    assert luhn_valid("4532015112830366")
+    assert not luhn_valid("4532015112830367")
+    assert not luhn_valid("1234")
+
+
+# ------------------------------------------------------------------ detection
+SPOKEN_PII = [
+    ("my number is five five five, one two three, four five six seven", "five five five, one two three, four five six seven", "PHONE"),
+    ("call me back on two one two, five five five, double oh one nine", "two one two, five five five, double oh one nine", "PHONE"),
+    ("you can reach me at (415) 555-0142", "(415) 555-0142", "PHONE"),
+    ("text me at four one five... uh... eight eight two... twelve thirty four", "four one five... uh... eight eight two... twelve thirty four", "PHONE"),
+    ("the card number is four five three two, oh one five one, one two eight three, oh three six six",
+     "four five three two, oh one five one, one two eight three, oh three six six", "CARD"),
+    ("it's 4532 0151 1283 0366", "4532 0151 1283 0366", "CARD"),
+    ("my social is one two three, four five, six seven eight nine", "one two three, four five, six seven eight nine", "SSN"),
+    ("ssn 123-45-6789", "123-45-6789", "SSN"),
+    ("my email is sarah underscore lee at hotmail dot com", "sarah underscore lee at hotmail dot com", "EMAIL"),
+    ("send it to j dot smith at yahoo dot co dot uk", "j dot smith at yahoo dot co dot uk", "EMAIL"),
+    ("it's c h e n at gmail dot com", "c h e n at gmail dot com", "EMAIL"),
+    ("email is sarah.lee@hotmail.com", "sarah.lee@hotmail.com", "EMAIL"),
+    ("my date of birth is the twelfth of july, nineteen seventy nine", "twelfth of july, nineteen seventy nine", "DATE_OF_BIRTH"),
+    ("i was born on march third two thousand and one", "march third two thousand and one", "DATE_OF_BIRTH"),
+    ("dob is 03/12/1979", "03/12/1979", "DATE_OF_BIRTH"),
+    ("i live at twelve thirty four maple avenue, springfield, illinois",
+     "twelve thirty four maple avenue, springfield, illinois", "ADDRESS"),
+    ("ship it to 4821 old mill road apt five", "4821 old mill road apt five", "ADDRESS"),
+    ("zip code is nine oh two one oh", "nine oh two one oh", "ZIP"),
+    ("my name is sarah lee", "sarah lee", "PERSON"),
+    ("hi, this is david from acme, how can i help?", "david", "PERSON"),
+    ("last name is kowalski, k o w a l s k i", "k o w a l s k i", "PERSON"),
+    ("that's c as in charlie, h as in henry, e as in edward", "c as in charlie, h as in henry, e as in edward", "PERSON"),
+    ("it's mister okafor", "okafor", "PERSON"),
+    ("my account number is seven seven three one nine two oh four", "seven seven three one nine two oh four", "ACCOUNT"),
+    ("order number a b seven seven three nine one", "a b seven seven three nine one", "ACCOUNT"),
+]
+
+
+@pytest.mark.parametrize("text,value,etype", SPOKEN_PII, ids=[f"{t}-{i}" for i, (_a, _b, t) in enumerate(SPOKEN_PII)])
+def test_spoken_pii_is_found_with_its_type(redactor: Redactor, text: str, value: str, etype: str) -> None:
+    spans = redactor.analyze(text)
+    assert _covered(text, spans, value) >= 0.99
+    types = {s.entity_type for s in spans if s.start < text.index(value) + len(value) and text.index(value) < s.end}
+    assert etype in types
+
+
+NOT_PII = [
+    "press one for billing", "it'll take about five minutes", "i'm on the two thousand twenty four plan",
+    "can you call me back next june", "tomorrow works for me", "i'll pay on the fifth",
+    "the mortgage is two hundred fifty thousand dollars", "visit our website at acme dot com",
+    "it's a two hour drive", "this is ridiculous, i've been waiting forever", "i'm calling about my card",
+    "my daughter turned sixteen on the twelfth", "that was back in march of two thousand nineteen",
+    "the plan is forty nine ninety nine a month", "i'm okay thanks, how are you",
+]
+
+
+@pytest.mark.parametrize("text", NOT_PII)
+def test_numbers_and_dates_that_are_not_pii_are_left_alone(redactor: Redactor, text: str) -> None:
+    assert redactor.analyze(text) == []
+
+
+def test_spans_are_merged_sorted_and_in_original_offsets(redactor: Redactor) -> None:
+    text = "this is kenji mwangi and my number is seven eight three, four nine six, two four seven two"
+    spans = redactor.analyze(text)
+    assert [s.entity_type for s in spans] == ["PERSON", "PHONE"]
+    assert all(a.end <= b.start for a, b in zip(spans, spans[1:]))
+    assert text[spans[0].start:spans[0].end] == "kenji mwangi"
+    assert text[spans[1].start:spans[1].end] == "seven eight three, four nine six, two four seven two"
+
+
+def test_merge_spans_unions_overlaps_and_keeps_best_type() -> None:
+    merged = merge_spans([PiiSpan(0, 5, "ACCOUNT", 0.5), PiiSpan(3, 9, "PHONE", 0.9), PiiSpan(20, 22, "ZIP", 0.9)])
+    assert merged == [PiiSpan(0, 9, "PHONE", 0.9), PiiSpan(20, 22, "ZIP", 0.9)]
+
+
+def test_placeholders_are_typed(redactor: Redactor) -> None:
+    res = redactor.redact("my name is sarah lee and my email is sarah underscore lee at hotmail dot com")
+    assert res.text == "my name is [PERSON] and my email is [EMAIL]"
+    assert [s.entity_type for s in res.spans] == ["PERSON", "EMAIL"]
+
+
+def test_redact_many_matches_redact(redactor: Redactor) -> None:
+    texts = ["my number is five five five, one two three, four five six seven", "", "press one",
+             "my social is 123-45-6789"]
+    many = redactor.redact_many(texts)
+    assert [r.text for r in many] == [redactor.redact(t).text for t in texts]
+
+
+def test_entity_subset_only_redacts_those_types(redactor: Redactor) -> None:
+    only_phone = redactor.variant(entities=["PHONE"])
+    res = only_phone.redact("my name is sarah lee, my number is 415-555-0142")
+    assert res.text == "my name is sarah lee, my number is [PHONE]"
+
+
+def test_non_string_input_is_a_type_error(redactor: Redactor) -> None:
+    with pytest.raises(TypeError, match="expects str"):
+        redactor.analyze(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"texts\[1\]"):
+        redactor.analyze_many(["ok", 5])  # type: ignore[list-item]
+
+
+# ------------------------------------------------------------------ pseudonyms
+def test_pseudonym_is_consistent_within_a_tenant(pseudo: Redactor) -> None:
+    a = pseudo.redact("my number is five five five, one two three, four five six seven", tenant="t1")
+    b = pseudo.redact("call 555-123-4567 please", tenant="t1")
+    tok_a = a.text.split()[-1]
+    assert tok_a.startswith("[PHONE_") and len(tok_a) == len("[PHONE_123456]")
+    assert tok_a in b.text  # spoken and written forms of one value -> one token
+
+
+def test_pseudonym_differs_across_tenants_and_values(pseudo: Redactor) -> None:
+    text = "my number is 555-123-4567"
+    t1 = pseudo.redact(text, tenant="t1").text
+    t2 = pseudo.redact(text, tenant="t2").text
+    other = pseudo.redact("my number is 555-123-9999", tenant="t1").text
+    assert t1 != t2
+    assert t1 != other
+
+
+def test_pseudonym_depends_on_the_key(redactor: Redactor) -> None:
+    a = redactor.variant(operator="pseudonym", pseudonym_key=b"k1").redact("ssn 123-45-6789", tenant="t")
+    b = redactor.variant(operator="pseudonym", pseudonym_key=b"k2").redact("ssn 123-45-6789", tenant="t")
+    assert a.text != b.text
+
+
+def test_pseudonym_without_key_is_rejected(redactor: Redactor) -> None:
+    with pytest.raises(ValueError, match="pseudonym_key"):
+        redactor.variant(operator="pseudonym", pseudonym_key=b"")
+    with pytest.raises(ValueError, match="pseudonym_key"):
+        Redactor(operator="pseudonym")
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"operator": "mask"}, "unknown operator"),
+    ({"entities": ["PHONE", "SHOE_SIZE"]}, "SHOE_SIZE"),
+    ({"score_threshold": 1.5}, "score_threshold"),
+    ({"spacy_model": "no_such_spacy_model_xyz"}, "not installed"),
+])
+def test_bad_configuration_is_rejected(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        Redactor(**kwargs)
+
+
+def test_normalised_value_equates_spoken_and_written_forms() -> None:
+    assert normalise_value("EMAIL", "Sarah underscore Lee at hotmail dot com") == "sarah_lee@hotmail.com"
+    assert normalise_value("PHONE", "one five five five one two three four five six seven") == "5551234567"
+    assert normalise_value("PERSON", "c h e n") == normalise_value("PERSON", "Chen")
+
+
+# ------------------------------------------------------------------ residual gate
+@pytest.mark.parametrize("text", [
+    "call me at 415-555-0142", "it's four one five, five five five, oh one four two",
+    "card 4532 0151 1283 0366", "ssn 123-45-6789", "email sarah.lee@hotmail.com",
+    "it's sarah underscore lee at hotmail dot com", "account seven seven three one nine two",
+    "double five triple oh one two",
+])
+def test_residual_pii_catches_planted_values(text: str) -> None:
+    assert residual_pii(text), text
+
+
+@pytest.mark.parametrize("text", [
+    "my number is [PHONE] and my card is [CARD]", "token [PHONE_3fa9c1] and [EMAIL_00ab12]",
+    "[ACCOUNT] [ZIP] [SSN]", "the mortgage is two hundred fifty thousand dollars", "it cost $250,000",
+    "press one for billing", "visit our website at acme dot com", "i was charged one hundred twenty nine ninety nine",
+])
+def test_residual_pii_ignores_placeholders_and_quantities(text: str) -> None:
+    assert residual_pii(text) == []
+
+
+def test_residual_pii_placeholder_breaks_a_run() -> None:
+    # digits on both sides of a placeholder must not be counted as one run
+    assert residual_pii("five five five [PHONE] one two three") == []
+
+
+def test_residual_pii_is_clean_on_every_redacted_test_utterance(dataset, dataset_results) -> None:
+    dirty = [i for i, r in enumerate(dataset_results) if residual_pii(r.text)]
+    assert dirty == []
+
+
+def test_residual_pii_flags_raw_critical_values(dataset) -> None:
+    """The gate is independent: on RAW text it finds every phone/card/email value."""
+    missed = []
+    for row in dataset:
+        for s in row["spans"]:
+            value = row["text"][s["start"]:s["end"]]
+            long_digits = len(spoken_to_digits(value)) >= 7
+            if s["entity_type"] == "EMAIL" or (s["entity_type"] in ("PHONE", "CARD") and long_digits):
+                hits = residual_pii(row["text"])
+                if not any(h.start < s["end"] and s["start"] < h.end for h in hits):
+                    missed.append(row["id"])
+    assert missed == []
+
+
+# ------------------------------------------------------------------ data set and quality
+def test_dataset_shape(dataset) -> None:
+    assert len(dataset) >= 300
+    negatives = sum(1 for r in dataset if not r["spans"])
+    assert 0.25 <= negatives / len(dataset) <= 0.40
+    types = {s["entity_type"] for r in dataset for s in r["spans"]}
+    assert types == set(ENTITY_TYPES)
+    for r in dataset:
+        for s in r["spans"]:
+            assert 0 <= s["start"] < s["end"] <= len(r["text"])
+
+
+def test_quality_targets_on_the_spoken_set(dataset, dataset_results) -> None:
+    found = total = tp = npred = crit_cov = crit_all = 0
+    for row, res in zip(dataset, dataset_results):
+        cov = set()
+        for p in res.spans:
+            cov.update(range(p.start, p.end))
+        for s in row["spans"]:
+            c = sum(1 for k in range(s["start"], s["end"]) if k in cov)
+            total += 1
+            found += c / (s["end"] - s["start"]) >= 0.5
+            if s["entity_type"] in ("PHONE", "CARD", "SSN", "EMAIL"):
+                crit_cov += c
+                crit_all += s["end"] - s["start"]
+        for p in res.spans:
+            npred += 1
+            tp += any(p.start < s["end"] and s["start"] < p.end for s in row["spans"])
+    assert crit_cov / crit_all >= 0.99
+    assert found / total >= 0.95
+    assert tp / npred >= 0.85
+
+
+# ------------------------------------------------------------------ transcripts
+def _seg(speaker: str, start: float, text: str, with_words: bool = True) -> Segment:
+    words = []
+    if with_words:
+        t = start
+        for i, w in enumerate(text.split()):
+            words.append(Word((" " if i else "") + w, round(t, 2), round(t + 0.3, 2), 0.9))
+            t += 0.35
+    end = words[-1].end if words else start + 2.0
+    return Segment(speaker=speaker, start=start, end=end, text=text, words=words)
+
+
+def test_transcript_words_collapse_into_one_placeholder(redactor: Redactor) -> None:
+    tr = Transcript("asr", [_seg("customer", 0.0, "my number is five five five one two three four five six seven")])
+    out, records = redact_transcript(tr, redactor)
+    seg = out.segments[0]
+    assert seg.text == "my number is [PHONE]"
+    assert [w.word for w in seg.words] == ["my", " number", " is", " [PHONE]"]
+    ph = seg.words[-1]
+    orig = tr.segments[0].words
+    assert (ph.start, ph.end) == (orig[3].start, orig[-1].end)
+    assert records == [{"segment": 0, "start": 13, "end": len(tr.segments[0].text), "entity_type": "PHONE",
+                        "score": records[0]["score"], "t_start": orig[3].start, "t_end": orig[-1].end,
+                        "time_source": "words"}]
+    assert tr.segments[0].text.endswith("seven")  # input untouched
+
+
+def test_digit_run_split_across_a_speakers_turns_is_caught(redactor: Redactor) -> None:
+    tr = Transcript("asr", [
+        _seg("customer", 0.0, "okay my number is five five five"),
+        _seg("agent", 2.5, "mm-hmm"),
+        _seg("customer", 3.0, "one two three four five six seven"),
+    ])
+    out, records = redact_transcript(tr, redactor)
+    assert "five" not in out.segments[0].text and "[PHONE]" in out.segments[0].text
+    assert out.segments[2].text == "[PHONE]"
+    assert out.segments[1].text == "mm-hmm"
+    assert {r["segment"] for r in records} == {0, 2}
+    assert all(w.word.strip() in ("okay", "my", "number", "is", "[PHONE]") for w in out.segments[0].words)
+
+
+def test_each_segment_alone_would_miss_the_split_number(redactor: Redactor) -> None:
+    """Guards the test above: the first half alone is not recognisable as a phone."""
+    assert redactor.analyze("okay my number is five five five") == []
+
+
+def test_span_records_never_carry_values(redactor: Redactor) -> None:
+    tr = Transcript("asr", [_seg("customer", 0.0, "my social is one two three, four five, six seven eight nine")])
+    _out, records = redact_transcript(tr, redactor)
+    assert records
+    blob = json.dumps(records)
+    assert "one" not in blob and "six" not in blob
+    assert set(records[0]) == {"segment", "start", "end", "entity_type", "score", "t_start", "t_end", "time_source"}
+
+
+def test_segment_without_words_gets_interpolated_times(redactor: Redactor) -> None:
+    tr = Transcript("text", [_seg("customer", 10.0, "email is sarah underscore lee at hotmail dot com", with_words=False)])
+    out, records = redact_transcript(tr, redactor)
+    assert out.segments[0].text == "email is [EMAIL]"
+    assert records[0]["time_source"] == "interpolated"
+    assert 10.0 < records[0]["t_start"] < records[0]["t_end"] <= 12.0
+
+
+def test_words_that_disagree_with_text_are_redacted_on_their_own(redactor: Redactor) -> None:
+    seg = _seg("customer", 0.0, "my number is five five five one two three four five six seven")
+    seg.text = "My number is 555-123-4567."  # platform text differs from the word list
+    out, _ = redact_transcript(Transcript("asr", [seg]), redactor)
+    assert out.segments[0].text == "My number is [PHONE]."
+    assert [w.word.strip() for w in out.segments[0].words] == ["my", "number", "is", "[PHONE]"]
+
+
+def test_pii_time_spans_pad_and_merge() -> None:
+    recs = [{"t_start": 1.0, "t_end": 2.0, "entity_type": "PHONE"},
+            {"t_start": 2.1, "t_end": 3.0, "entity_type": "PHONE"},
+            {"t_start": 0.05, "t_end": 0.5, "entity_type": "PERSON"},
+            {"t_start": None, "t_end": None, "entity_type": "ZIP"}]
+    spans = pii_time_spans(recs, padding_s=0.15)
+    assert spans == [(0.0, 0.65, "PERSON"), (0.85, 3.15, "PHONE")]
+    with pytest.raises(ValueError, match="padding_s"):
+        pii_time_spans(recs, padding_s=-1)
+
+
+# ------------------------------------------------------------------ JSONL CLI core
+def test_redact_jsonl_round_trip(redactor: Redactor) -> None:
+    src = io.StringIO('{"id": 1, "text": "my number is 415-555-0142"}\n\n{"id": "b", "text": "press one"}\n')
+    dst = io.StringIO()
+    assert redact_jsonl(src, dst, redactor) == 2
+    rows = [json.loads(line) for line in dst.getvalue().splitlines()]
+    assert rows[0] == {"id": 1, "text": "my number is [PHONE]", "spans": [{"start": 13, "end": 25, "entity_type": "PHONE"}]}
+    assert rows[1] == {"id": "b", "text": "press one", "spans": []}
+
+
+@pytest.mark.parametrize("line,match", [
+    ("{not json", "line 2: invalid JSON"),
+    ('{"id": 1}', "line 2: expected an object"),
+    ('{"id": 1, "text": 5}', "line 2: 'text' must be a string"),
+    ("[1, 2]", "line 2: expected an object"),
+])
+def test_redact_jsonl_bad_lines_name_the_line(redactor: Redactor, line: str, match: str) -> None:
+    src = io.StringIO('{"id": 0, "text": "ok"}\n' + line + "\n")
+    with pytest.raises(ValueError, match=match):
+        redact_jsonl(src, io.StringIO(), redactor, source="in.jsonl")
+
+
+# ------------------------------------------------------------------ purity
+def test_importing_the_domain_module_loads_no_heavy_library() -> None:
+    code = ("import sys, pipeline.domain.redaction, pipeline.domain.spoken; "
+            "print(sorted(m for m in ('presidio_analyzer', 'spacy', 'dagster') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,144 @@
+"""Adapter registry (versions, manifests, champion, history) and the training gate."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from pipeline.domain.models import sha256_bytes
+from pipeline.domain.registry import AdapterRegistry, TrainingGate, check_gate
+
+MANIFEST = {"base_model": "minilm", "dataset_version": "ds-1", "config": {"lora_r": 16}, "metrics": {"macro_f1": 0.9}}
+
+
+@pytest.fixture
+def adapter(tmp_path):
+    d = tmp_path / "adapter"
+    d.mkdir()
+    (d / "adapter_model.safetensors").write_bytes(b"\x00weights-1")
+    (d / "head.safetensors").write_bytes(b"head")
+    (d / "labels.json").write_text('["a", "b"]')
+    return d
+
+
+def test_register_copies_files_and_writes_manifest(tmp_path, adapter) -> None:
+    reg = AdapterRegistry(tmp_path / "registry")
+    assert reg.versions() == [] and reg.champion() is None
+    v1 = reg.register(adapter, MANIFEST)
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights-2")
+    v2 = reg.register(adapter, MANIFEST)
+    assert (v1, v2) == ("v0001", "v0002")
+    assert reg.versions() == ["v0001", "v0002"]
+    m = reg.manifest(v1)
+    assert m["version"] == "v0001" and m["dataset_version"] == "ds-1" and m["created_at"]
+    assert m["weights_sha256"] == {
+        "adapter_model.safetensors": sha256_bytes(b"\x00weights-1"),
+        "head.safetensors": sha256_bytes(b"head"),
+    }
+    assert m["files"]["labels.json"]["bytes"] == len('["a", "b"]')
+    assert (reg.path(v1) / "adapter_model.safetensors").read_bytes() == b"\x00weights-1"
+    assert reg.verify(v1) == []
+    (reg.path(v1) / "head.safetensors").write_bytes(b"tampered")
+    assert reg.verify(v1) == ["head.safetensors"]
+    assert not list((tmp_path / "registry").glob(".staging-*"))
+
+
+def test_concurrent_registrations_get_distinct_versions(tmp_path, adapter) -> None:
+    reg = AdapterRegistry(tmp_path / "registry")
+    out: list[str] = []
+    threads = [threading.Thread(target=lambda: out.append(reg.register(adapter, MANIFEST))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(out) == [f"v{i:04d}" for i in range(1, 7)]
+    assert reg.versions() == sorted(out)
+
+
+def test_promote_and_history(tmp_path, adapter) -> None:
+    reg = AdapterRegistry(tmp_path / "registry")
+    v1, v2 = reg.register(adapter, MANIFEST), reg.register(adapter, MANIFEST)
+    reg.promote(v1, "first")
+    reg.promote(v2, "beats v0001")
+    assert reg.champion() == "v0002"
+    assert [(h["version"], h["previous"], h["reason"]) for h in reg.history()] == [
+        ("v0001", None, "first"),
+        ("v0002", "v0001", "beats v0001"),
+    ]
+    # a fresh handle on the same root sees the same state
+    assert AdapterRegistry(tmp_path / "registry").champion() == "v0002"
+
+
+def test_register_bad_inputs(tmp_path, adapter) -> None:
+    reg = AdapterRegistry(tmp_path / "registry")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        reg.register(tmp_path / "nope", MANIFEST)
+    with pytest.raises(ValueError, match="missing dataset_version"):
+        reg.register(adapter, {k: v for k, v in MANIFEST.items() if k != "dataset_version"})
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "labels.json").write_text("[]")
+    with pytest.raises(ValueError, match="no weight files"):
+        reg.register(empty, MANIFEST)
+    assert reg.versions() == []
+
+
+def test_unknown_versions_and_bad_promotions(tmp_path, adapter) -> None:
+    reg = AdapterRegistry(tmp_path / "registry")
+    with pytest.raises(KeyError, match="v0007"):
+        reg.manifest("v0007")
+    with pytest.raises(ValueError, match="not a version name"):
+        reg.path("../etc")
+    with pytest.raises(KeyError):
+        reg.promote("v0001", "no such version")
+    v = reg.register(adapter, MANIFEST)
+    with pytest.raises(ValueError, match="reason"):
+        reg.promote(v, " ")
+    assert reg.champion() is None and reg.history() == []
+
+
+def test_corrupt_files_give_clear_errors(tmp_path, adapter) -> None:
+    reg = AdapterRegistry(tmp_path / "registry")
+    v = reg.register(adapter, MANIFEST)
+    (reg.path(v) / "manifest.json").write_text("{broken")
+    with pytest.raises(ValueError, match=r"manifest\.json: invalid JSON"):
+        reg.manifest(v)
+    (tmp_path / "registry" / "champion.json").write_text(json.dumps({"nothing": 1}))
+    with pytest.raises(ValueError, match="corrupt champion"):
+        reg.champion()
+
+
+def test_gate_open_when_all_conditions_hold() -> None:
+    d = TrainingGate.check_gate(500, 120, min_examples=200, min_new=100, training_in_flight=False, data_checks_ok=True)
+    assert d.open and len(d.reasons) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        ((150, 120, 200, 100, False, True), "not enough labelled examples"),
+        ((500, 99, 200, 100, False, True), "not enough new labelled examples"),
+        ((500, 120, 200, 100, True, True), "in flight"),
+        ((500, 120, 200, 100, False, False), "data checks"),
+    ],
+)
+def test_gate_closed_cases(args, why) -> None:
+    d = check_gate(*args)
+    assert not d.open
+    assert len(d.reasons) == 1 and why in d.reasons[0]
+
+
+def test_gate_reports_every_failed_condition() -> None:
+    d = check_gate(0, 0, 10, 5, True, False)
+    assert not d.open and len(d.reasons) == 4
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(-1, 0, 1, 1, False, True), (10, 11, 1, 1, False, True), (10, 5, 1.5, 1, False, True), (True, 0, 1, 1, False, True)],
+)
+def test_gate_bad_input(args) -> None:
+    with pytest.raises(ValueError):
+        check_gate(*args)
