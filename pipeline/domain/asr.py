@@ -79,7 +79,9 @@ class AsrConfig:
     word_timestamps: bool = True
     condition_on_previous_text: bool = False
     silent_rms_dbfs: float = -60.0
-    pack_speech: bool = True
+    # Packing all channels' speech into one stream halves CPU on short calls but was seen
+    # to drop a whole customer turn (samples/call_0002): off until it is proven safe.
+    pack_speech: bool = False
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.cpu_threads < 0 or self.workers < 1:

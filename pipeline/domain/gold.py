@@ -373,22 +373,50 @@ def evaluate_adapter(store: ObjectStore, adapter: dict, dataset: dict, trainer: 
     labels = sorted(set(y) | set(adapter["label_names"]))
     reg = trainer.registry()
     base_model = trainer.base_model()
-    cand = evaluate_predictions(y, load_classifier(base_model, reg.path(adapter["version"])).predict(texts), labels)
+    candidate_clf = load_classifier(base_model, reg.path(adapter["version"]))
+    cand = evaluate_predictions(y, candidate_clf.predict(texts), labels)
     base_clf = base_classifier(base_model, [r["text"] for r in train], [r["intent"] for r in train])
     base = evaluate_predictions(y, base_clf.predict(texts), labels)
     champ_version = reg.champion()
     champion = None
     if champ_version and champ_version != adapter["version"]:
         champion = evaluate_predictions(y, load_classifier(base_model, reg.path(champ_version)).predict(texts), labels)
-    decision = compare_for_promotion(cand, champion, base, None)
+    from pipeline.domain.training import _embed
+
+    base_embed = getattr(base_clf, "embed")
+    general = {"candidate": general_ability(lambda t: _embed(candidate_clf, t)), "reference": general_ability(base_embed)}
+    decision = compare_for_promotion(cand, champion, base, general)
     if decision.promote:
         reg.promote(adapter["version"], reason="; ".join(decision.reasons) or "beats champion on held-out split")
-    md = report_markdown(cand, champion, base)
-    summary = {"adapter_version": adapter["version"], "dataset_version": dataset["version"],
+    md = report_markdown(cand, champion, base, decision=decision, general=general)
+    summary = {"general": general, "adapter_version": adapter["version"], "dataset_version": dataset["version"],
                "candidate": cand, "champion": champion, "champion_version": champ_version, "base": base,
                "promoted": decision.promote, "reasons": decision.reasons}
     store.put_json(eval_report_key(adapter["version"]), summary)
     return EvalReport(cand, champion, base, decision.promote, list(decision.reasons), md, summary)
+
+
+GENERAL_SET = Path(__file__).parent / "data" / "general_banking77.csv"
+
+
+def general_ability(embed: Callable[[list[str]], Any], folds: int = 3) -> dict:
+    """How well an encoder's sentence embeddings separate a fixed general intent set
+    (cross-validated logistic regression): the "keeps general ability" half of the
+    promotion gate. Same set, same folds for every encoder compared."""
+    import csv
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from pipeline.domain.evaluation import evaluate_predictions
+
+    with GENERAL_SET.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    texts, labels = [r["text"] for r in rows], [r["category"] for r in rows]
+    x = embed(texts)
+    pred = cross_val_predict(LogisticRegression(C=10.0, max_iter=2000), x, labels,
+                             cv=StratifiedKFold(folds, shuffle=True, random_state=0))
+    return evaluate_predictions(labels, list(pred), sorted(set(labels)))
 
 
 # ---------------------------------------------------------------- drift

@@ -594,3 +594,29 @@ def test_validate_tenant() -> None:
     assert validate_tenant("Tenant_01-eu") == "Tenant_01-eu"
     with pytest.raises(ValueError):
         validate_tenant("tenant.eu")
+
+
+def test_search_take_step_detects_moved_row_ids(index, two_tenants) -> None:
+    tbl = index.table()
+    ids = tbl.search().select(["chunk_id"]).with_row_id(True).limit(None).to_arrow().to_pylist()
+    a, b = ids[0], ids[1]
+    good = index._take_checked(tbl, [{"chunk_id": a["chunk_id"], "_rowid": a["_rowid"]}])
+    assert good is not None and good[a["chunk_id"]]["call_id"]
+    # a row id that now points at another chunk (as after a compaction) is rejected
+    assert index._take_checked(tbl, [{"chunk_id": a["chunk_id"], "_rowid": b["_rowid"]}]) is None
+    assert index._take_checked(tbl, [{"chunk_id": a["chunk_id"], "_rowid": 10**12}]) is None
+
+
+def test_search_after_delete_and_compaction_is_consistent(index, two_tenants) -> None:
+    import warnings
+    from datetime import timedelta
+
+    index.delete_calls(["call-0"])
+    with warnings.catch_warnings():  # "removes every version": intended, nobody else reads
+        warnings.simplefilter("ignore", UserWarning)
+        index.table().optimize(cleanup_older_than=timedelta(0))
+    q = two_tenants["acme"][5]["vector"]  # call-1
+    res = index.search(q, tenant="acme", k=20)
+    assert res[0]["chunk_id"] == two_tenants["acme"][5]["chunk_id"]
+    assert len(res) == 8 and {r["call_id"] for r in res} == {"call-1", "call-2"}
+    assert all(r["text"].startswith("[redacted chunk") for r in res)

@@ -1,0 +1,52 @@
+"""The callforge CLI: import prints the normalised transcript; bad input gives a clear error."""
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def test_help_lists_commands():
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    for cmd in ("demo", "import", "transcribe", "redact", "search", "replay", "erase", "quarantine"):
+        assert cmd in res.output
+
+
+def test_import_webvtt_json():
+    res = runner.invoke(app, ["import", str(REPO / "samples" / "transcripts" / "call_0001.vtt"), "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert d["source_format"] == "webvtt"
+    assert {s["speaker"] for s in d["segments"]} == {"agent", "customer"}
+    assert all({"speaker", "start", "end", "text"} <= set(s) for s in d["segments"])
+
+
+def test_import_aws_json_same_model():
+    res = runner.invoke(app, ["import", str(REPO / "samples" / "transcripts" / "call_0005.aws.json"), "--json"])
+    d = json.loads(res.output)
+    assert d["source_format"] == "aws_transcribe"
+    assert any(s.get("words") for s in d["segments"])
+
+
+def test_import_unknown_format_names_the_file(tmp_path):
+    p = tmp_path / "export.sbv"
+    p.write_text("0:00:00.000,0:00:01.000\nhello\n")
+    res = runner.invoke(app, ["import", str(p), "--json"])
+    assert res.exit_code == 2
+    assert "export.sbv" in res.output
+
+
+def test_import_missing_file(tmp_path):
+    res = runner.invoke(app, ["import", str(tmp_path / "nope.vtt")])
+    assert res.exit_code == 2 and "no such file" in res.output
+
+
+def test_erase_needs_exactly_one_target():
+    res = runner.invoke(app, ["erase", "--reason", "t"])
+    assert res.exit_code == 2 and "exactly one" in res.output
