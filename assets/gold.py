@@ -245,8 +245,8 @@ def eval_reports(context: dg.AssetExecutionContext, adapter: dict, dataset: dict
     yield dg.Output(
         rep.summary,
         metadata={"adapter_version": adapter["version"], "promoted": rep.promoted,
-                  "accuracy": rep.candidate["accuracy"], "macro_f1": rep.candidate["macro_f1"],
-                  "base_accuracy": rep.base["accuracy"], "test_rows": rep.candidate["n"],
+                  "accuracy": round(rep.candidate["accuracy"], 4), "macro_f1": round(rep.candidate["macro_f1"], 4),
+                  "base_accuracy": round(rep.base["accuracy"], 4), "test_rows": rep.candidate["n"],
                   "decision": "; ".join(rep.reasons) or "promoted",
                   "report": dg.MetadataValue.md(rep.markdown),
                   "uri": dg.MetadataValue.url(store.uri(eval_report_key(adapter["version"])))},

@@ -434,9 +434,10 @@ class LanceDBIndex:
         refine_factor: re-rank ``k * refine_factor`` candidates with full vectors
             (None: off; useful with IVF_PQ).
         index_type: ``IVF_SQ`` (default), ``IVF_PQ``, ``IVF_HNSW_SQ`` or ``IVF_HNSW_PQ``.
-            Measured here (benchmarks/search.py): IVF_SQ builds 1M x 384 in ~100 s with
-            recall@10 ~0.98 at nprobes 8-16; IVF_PQ took ~400 s for 100k rows and
-            needed refine to pass 0.95.
+            Measured on the shared 2-core build machine (benchmarks/search.py): IVF_SQ
+            indexes 1M x 384 in 25-50 s with tenant-filtered recall@10 ~0.98 at nprobes
+            8-16; IVF_PQ took 260-400 s for 100k rows and reached only 0.74 recall
+            (nprobes 20, refine 10) on the same kind of data.
         num_partitions: IVF partitions; None -> rows // 4000 clamped to 16..1024
             (~256 at 1M rows; LanceDB's sqrt(rows)=1000 built 3x slower and searched
             slower with a tenant prefilter).
