@@ -119,19 +119,23 @@ def search(query: str = typer.Argument(...), tenant: str = typer.Option(..., hel
         typer.echo(json.dumps(hits, indent=2, default=str))
     else:
         for h in hits:
-            typer.echo(f"{h.get('score', h.get('_distance', '')):.4f}  {h['call_id']}  {h['chunk_type']}  {h['text'][:100]}")
+            text = " / ".join(h["text"].splitlines())
+            typer.echo(f"{h.get('score', 0.0):.4f}  {h['call_id']}  {h['chunk_type']:6s}  {text[:100]}")
 
 
 @app.command()
 def replay(trace_id: str = typer.Argument(...), events_file: Optional[Path] = typer.Option(None, "--events", help="Event log JSONL (default: the redacted events in the store)"),
            as_json: bool = typer.Option(False, "--json")) -> None:
-    """Rebuild a conversation's timeline from its event log (ordered by seq; gaps and duplicates reported)."""
-    from pipeline.domain.events import parse_event_lines
+    """Rebuild a conversation's timeline from its event log (ordered by seq; gaps,
+    duplicates and out-of-order arrivals reported)."""
+    from pipeline.domain.models import Event
     from pipeline.domain.replay import replay_timeline
     from pipeline.domain.storage import LocalObjectStore
     from pipeline.settings import get_settings
 
     if events_file:
+        if not events_file.exists():
+            _fail(f"{events_file}: no such file")
         lines = events_file.read_text().splitlines()
     else:
         store = LocalObjectStore(get_settings().object_store_root)
@@ -139,16 +143,23 @@ def replay(trace_id: str = typer.Argument(...), events_file: Optional[Path] = ty
         if not keys:
             _fail(f"no redacted event log for trace {trace_id}")
         lines = store.get_bytes(keys[-1]).decode().splitlines()
-    parsed = parse_event_lines(lines, source=trace_id)
-    result = replay_timeline([e for e in parsed.events if e.trace_id == trace_id])
-    d = {"trace_id": trace_id, "events": [e.to_dict() for e in result.timeline],
-         "duplicates": result.duplicates + parsed.duplicates, "gaps": result.gaps}
+    events, invalid = [], 0
+    for line in lines:  # raw lines, duplicates kept: replay reports them
+        if not line.strip():
+            continue
+        try:
+            o = json.loads(line)
+            events.append(Event(str(o["trace_id"]), int(o["seq"]), str(o["ts"]), str(o["type"]), o.get("payload") or {}))
+        except (ValueError, KeyError, TypeError):
+            invalid += 1
+    result = replay_timeline([e for e in events if e.trace_id == trace_id], trace_id=trace_id)
+    d = result.to_dict() | {"invalid_lines": invalid}
     if as_json:
         typer.echo(json.dumps(d, indent=2, default=str))
     else:
         for e in result.timeline:
             typer.echo(f"{e.seq:4d} {e.ts} {e.type}")
-        typer.echo(f"duplicates: {d['duplicates']}  gaps: {d['gaps']}")
+        typer.echo(f"duplicates: {d['duplicates']}  gaps: {d['gaps']}  out of order: {d['out_of_order']}  invalid lines: {invalid}")
 
 
 @app.command()

@@ -50,3 +50,24 @@ def test_import_missing_file(tmp_path):
 def test_erase_needs_exactly_one_target():
     res = runner.invoke(app, ["erase", "--reason", "t"])
     assert res.exit_code == 2 and "exactly one" in res.output
+
+
+def test_replay_reports_duplicates_and_out_of_order(tmp_path):
+    """call_0002's sample log has a duplicated line and lines out of seq order."""
+    res = runner.invoke(app, ["replay", "call_0002", "--events", str(REPO / "samples" / "events" / "call_0002.jsonl"), "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    seqs = [e["seq"] for e in d["timeline"]]
+    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+    assert d["duplicates"] and d["out_of_order"]
+
+
+def test_redact_jsonl_spans_in_original_offsets():
+    line = json.dumps({"id": "u1", "text": "call me on five five five, one two three, four five six seven please"})
+    res = runner.invoke(app, ["redact", "--jsonl"], input=line + "\n")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    assert "five five five" not in out["text"] and "[PHONE]" in out["text"]
+    span = out["spans"][0]
+    original = json.loads(line)["text"]
+    assert original[span["start"]:span["end"]].startswith("five")

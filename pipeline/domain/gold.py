@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import shutil
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -490,7 +489,3 @@ def _jsonable(o: Any) -> Any:
     if hasattr(o, "tolist"):
         return o.tolist()
     return str(o)
-
-
-def cleanup(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

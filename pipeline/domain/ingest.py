@@ -7,15 +7,13 @@ and gets a quarantine record with a machine-readable reason.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import PurePosixPath
 from typing import Any
 
 from pipeline.domain.events import merge_events, parse_event_lines, events_to_jsonl
-from pipeline.domain.formats import TranscriptFormatError, parse_transcript
+from pipeline.domain.formats import TranscriptFormatError, UnknownFormatError, parse_transcript
 from pipeline.domain.keys import CallKeys, manifest_key, quarantine_raw_key
 from pipeline.domain.landing import AUDIO_EXTENSIONS, LandingFile, LandingZone
 from pipeline.domain.ledger import Ledger
@@ -159,6 +157,17 @@ def _quarantine_inputs(lz: LandingZone, store: ObjectStore, call: LandedCall, da
     return QuarantineRecord(call.call_id, stage, reason, detail, uri, partition=date, tenant=tenant)
 
 
+def _quarantine_file(store: ObjectStore, ledger: Ledger, report: StageReport, name: str, data: bytes, date: str,
+                     tenant: str, stage: str, reason: str, detail: str) -> QuarantineRecord:
+    """Keep a landed file's bytes in the quarantine area and record why (nothing is lost)."""
+    qkey = quarantine_raw_key(date, name)
+    store.put_bytes(qkey, data)
+    rec = QuarantineRecord(name.split(".", 1)[0], stage, reason, detail, store.uri(qkey), partition=date, tenant=tenant)
+    ledger.add_quarantine(rec)
+    report.quarantined.append(rec)
+    return rec
+
+
 def rebuild_manifest(store: ObjectStore, date: str) -> dict[str, Any]:
     """Manifest of a day's bronze recordings, rebuilt from the objects themselves."""
     prefix = f"bronze/recordings/{date}/"
@@ -206,13 +215,9 @@ def import_transcripts(lz: LandingZone, store: ObjectStore, ledger: Ledger, date
             with lz.local_path(f.key) as path:
                 transcript = parse_transcript(path)
         except TranscriptFormatError as e:
-            qkey = quarantine_raw_key(date, f.name)
-            store.put_bytes(qkey, data)
-            reason = "transcript_unknown_format" if type(e).__name__ == "UnknownFormatError" else "transcript_malformed"
-            rec = QuarantineRecord(f.stem, "import", reason, str(e), store.uri(qkey), partition=date, tenant=call["tenant"])
-            ledger.add_quarantine(rec)
-            ledger.mark_processed("import", f.stem, h, BRONZE_IMPORTS_VERSION, store.uri(qkey))
-            report.quarantined.append(rec)
+            reason = "transcript_unknown_format" if isinstance(e, UnknownFormatError) else "transcript_malformed"
+            rec = _quarantine_file(store, ledger, report, f.name, data, date, call["tenant"], "import", reason, str(e))
+            ledger.mark_processed("import", f.stem, h, BRONZE_IMPORTS_VERSION, rec.source_uri)
             continue
         transcript.call_id = f.stem
         doc = transcript.to_dict() | {"source_file": f.name, "source_sha256": h}
@@ -243,13 +248,8 @@ def ingest_events(lz: LandingZone, store: ObjectStore, ledger: Ledger, date: str
             existing = parse_event_lines(store.get_bytes(keys.events).decode().splitlines(), source=keys.events).events
         merged, added = merge_events(existing, parsed.events)
         if not merged and parsed.invalid:
-            qkey = quarantine_raw_key(date, f.name)
-            store.put_bytes(qkey, data)
-            rec = QuarantineRecord(f.stem, "events", "events_unreadable",
-                                   f"{f.name}: no valid event lines ({len(parsed.invalid)} invalid)",
-                                   store.uri(qkey), partition=date, tenant=call["tenant"])
-            ledger.add_quarantine(rec)
-            report.quarantined.append(rec)
+            _quarantine_file(store, ledger, report, f.name, data, date, call["tenant"], "events", "events_unreadable",
+                             f"{f.name}: no valid event lines ({len(parsed.invalid)} invalid)")
         else:
             store.put_bytes(keys.events, events_to_jsonl(merged).encode())
         ledger.mark_processed("events", f.stem, h, BRONZE_EVENTS_VERSION, store.uri(keys.events))
@@ -259,11 +259,3 @@ def ingest_events(lz: LandingZone, store: ObjectStore, ledger: Ledger, date: str
         report.counts["invalid_lines"] += len(parsed.invalid)
         report.counts["gaps"] += sum(len(v) for v in parsed.gaps.values())
     return report
-
-
-def stem_of(key: str) -> str:
-    return PurePosixPath(key).name.split(".", 1)[0]
-
-
-def load_json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
