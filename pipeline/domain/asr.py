@@ -82,6 +82,10 @@ class AsrConfig:
     # Packing all channels' speech into one stream halves CPU on short calls but was seen
     # to drop a whole customer turn (samples/call_0002): off until it is proven safe.
     pack_speech: bool = False
+    # Greedy decoding only: faster-whisper's default temperature fallback samples at random,
+    # which made the same call transcribe differently run to run (and reruns not
+    # reproducible). Give e.g. (0.0, 0.2, 0.4) to re-enable the fallback.
+    temperature: tuple[float, ...] = (0.0,)
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.cpu_threads < 0 or self.workers < 1:
@@ -184,6 +188,7 @@ class AsrEngine:
             word_timestamps=c.word_timestamps,
             vad_filter=c.vad_filter if vad_filter is None else vad_filter,
             condition_on_previous_text=c.condition_on_previous_text,
+            temperature=list(c.temperature),
         )
         out: list[dict[str, Any]] = []
         for s in segments:  # generator: decoding happens here

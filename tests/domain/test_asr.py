@@ -297,3 +297,13 @@ def test_unpack_maps_words_back_to_channel_and_time() -> None:
     ]
     chunks = _speech_chunks(metrics, duration=9.6)
     assert chunks == [(0, 0.75, 3.25), (1, 3.75, 5.25), (0, 8.75, 9.6)]
+
+
+def test_transcription_is_deterministic(engine: AsrEngine) -> None:
+    """Regression: temperature-fallback sampling made samples/call_0002 come out different
+    on every run (once with a hallucinated repetition that tripped the quality gate)."""
+    path = Path(__file__).resolve().parents[2] / "samples" / "recordings" / "call_0002.wav"
+    first = engine.transcribe_call(path)
+    second = engine.transcribe_call(path)
+    assert [(s.speaker, s.text) for s in first.segments] == [(s.speaker, s.text) for s in second.segments]
+    assert {s.speaker for s in first.segments} == {"agent", "customer"}
