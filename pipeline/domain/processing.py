@@ -23,7 +23,7 @@ from pipeline.domain.ingest import StageReport, partition_calls
 from pipeline.domain.keys import CallKeys
 from pipeline.domain.ledger import Ledger
 from pipeline.domain.models import Event, QuarantineRecord, Transcript, stable_hash
-from pipeline.domain.quality import QualityThresholds, quality_gate, wer_cer
+from pipeline.domain.quality import QualityThresholds, quality_gate
 from pipeline.domain.redaction import Redactor, pii_time_spans, redact_transcript, residual_pii
 from pipeline.domain.storage import ObjectStore
 
@@ -57,6 +57,10 @@ def _local_paths(store: ObjectStore, keys: list[str]) -> Iterator[list[Path]]:
         yield [stack.enter_context(store.local_path(k)) for k in keys]
 
 
+def _imported(store: ObjectStore, keys: CallKeys) -> Transcript | None:
+    return Transcript.from_dict(store.get_json(keys.imported_transcript)) if store.exists(keys.imported_transcript) else None
+
+
 def open_quarantine_ids(ledger: Ledger, date: str, stages: tuple[str, ...]) -> set[str]:
     return {q["call_id"] for q in ledger.open_quarantine(partition=date) if q["stage"] in stages}
 
@@ -88,8 +92,9 @@ def transcribe_partition(
     by_id = {cid: (keys, sc) for cid, keys, sc in todo}
     with _local_paths(store, [sc["audio_key"] for _, _, sc in todo]) as paths:
         jobs = [
-            (cid, path, {int(k): v for k, v in (sc.get("channel_map") or {}).items()} or None)
-            for (cid, _, sc), path in zip(todo, paths)
+            (cid, path, {int(k): v for k, v in (sc.get("channel_map") or {}).items()} or None,
+             _imported(store, keys))  # mono calls take speaker turns from a platform transcript
+            for (cid, keys, sc), path in zip(todo, paths)
         ]
         for call_id, result in run_asr(jobs, on_progress=on_progress):
             keys, sc = by_id[call_id]
@@ -104,9 +109,6 @@ def transcribe_partition(
             else:
                 transcript: Transcript = result  # type: ignore[assignment]
                 transcript.call_id = call_id
-                if store.exists(keys.imported_transcript):
-                    ref = Transcript.from_dict(store.get_json(keys.imported_transcript))
-                    transcript.quality.update({f"reference_{k}": v for k, v in wer_cer(ref.text, transcript.text).items()})
                 store.put_json(keys.transcript, transcript.to_dict())
                 reasons = quality_gate(transcript.quality, thresholds)
                 for reason in reasons:

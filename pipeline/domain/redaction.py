@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any, Iterable, Sequence
+from typing import IO, Any, Callable, Iterable, Sequence
 
 from pipeline.domain.models import Segment, Transcript, Word
 from pipeline.domain.spoken import (
@@ -43,6 +43,7 @@ from pipeline.domain.spoken import (
     cached_tokens,
     find_number_runs,
     luhn_valid,
+    normalise_heard,
     ordinal_value,
 )
 
@@ -840,6 +841,43 @@ def merge_spans(spans: Iterable[PiiSpan], text: str | None = None) -> list[PiiSp
     return out
 
 
+_DIGIT_TYPES = ("PHONE", "CARD", "SSN", "ACCOUNT", "ZIP")
+
+
+def _split_number_before_email(text: str, spans: Sequence[PiiSpan]) -> list[PiiSpan]:
+    """Keep a digit run said just before an email its own span.
+
+    The email recognizer's local part may start inside a preceding digit run ("4532, 015,
+    11283, 0366, 0 notly at mnple.com"): the overlapping spans would otherwise merge into
+    one EMAIL. A digit-type span that starts before an overlapping EMAIL span is cut at
+    the email's start and re-typed from the digits that remain (a Luhn-valid 13-19 digit
+    run becomes CARD). Nothing is dropped: the cut-off part stays inside the EMAIL span.
+    """
+    emails = [sp for sp in spans if sp.entity_type == "EMAIL"]
+    if not emails:
+        return list(spans)
+    out: list[PiiSpan] = []
+    for sp in spans:
+        cut = None
+        if sp.entity_type in _DIGIT_TYPES:
+            cut = min((em.start for em in emails if sp.start < em.start < sp.end), default=None)
+        if cut is None:
+            out.append(sp)
+            continue
+        end = cut
+        while end > sp.start and (text[end - 1].isspace() or text[end - 1] in ",.;:-"):
+            end -= 1
+        if end <= sp.start:
+            continue  # fully inside the email span, which covers it
+        etype, score = sp.entity_type, sp.score
+        runs = find_number_runs(text[sp.start:end])
+        digits = "".join(r.digits for r in runs)
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            etype, score = "CARD", max(score, 0.9)
+        out.append(PiiSpan(sp.start, end, etype, score))
+    return out
+
+
 # ============================================================== value normalisation
 def normalise_value(entity_type: str, value: str) -> str:
     """Canonical form of a PII value so that spoken and written forms of the same value
@@ -1090,7 +1128,7 @@ class Redactor:
                     r.recognition_metadata.get("recognizer_name") == "SpacyRecognizer":
                 continue
             spans.append(PiiSpan(s, e, etype, round(float(r.score), 4)))
-        return merge_spans(spans, text)
+        return merge_spans(_split_number_before_email(text, spans), text)
 
     def analyze(self, text: str) -> list[PiiSpan]:
         """Merged, non-overlapping PII spans of ``text`` (original offsets), sorted."""
@@ -1264,11 +1302,16 @@ def residual_pii(text: str) -> list[PiiSpan]:
 
 # ============================================================== transcripts
 def redact_transcript(transcript: Transcript, redactor: Redactor, tenant: str | None = None,
-                      join_gap_s: float = 8.0) -> tuple[Transcript, list[dict[str, Any]]]:
+                      join_gap_s: float = 8.0,
+                      context_gap_s: float = 10.0) -> tuple[Transcript, list[dict[str, Any]]]:
     """Redact every segment's text and words; return the new transcript and span records.
 
     A speaker's consecutive segments (gap <= ``join_gap_s``) are analysed as one text so a
     number split across turns ("five five five" | "one two three four…") is still found.
+    Cross-speaker context: an ambiguous digit run (no cue in its own segment, not a
+    Luhn-valid card) takes its type from the other speaker's preceding turn (ending at most
+    ``context_gap_s`` before it): agent "your phone number?" / customer "5 5 1 2 3…" ->
+    PHONE. Context only re-types spans; it never adds or drops one.
     Each record is ``{"segment", "start", "end", "entity_type", "score", "t_start",
     "t_end", "time_source"}`` with char offsets in the ORIGINAL segment text — never the
     value. The input transcript is not modified.
@@ -1296,9 +1339,15 @@ def redact_transcript(transcript: Transcript, redactor: Redactor, tenant: str | 
         texts.append(" ".join(parts))
         offsets.append(offs)
     analysed = redactor.analyze_many(texts)
+    cue_of = _cross_speaker_cues(segs, chains, context_gap_s)
     per_seg: dict[int, list[tuple[PiiSpan, str]]] = {i: [] for i in range(len(segs))}
     for ch, text, offs, spans in zip(chains, texts, offsets, analysed):
         for sp in spans:
+            k = max(n for n, off in enumerate(offs) if off <= sp.start)
+            cue = cue_of.get(ch[k])
+            if cue is not None and cue != sp.entity_type and \
+                    _ambiguous_digit_span(text, sp, offs[k], segs[ch[k]].text):
+                sp = PiiSpan(sp.start, sp.end, cue, sp.score)
             token = redactor.token_for(sp.entity_type, text[sp.start:sp.end], tenant)
             for seg_i, off in zip(ch, offs):
                 seg_text = segs[seg_i].text
@@ -1328,6 +1377,86 @@ def redact_transcript(transcript: Transcript, redactor: Redactor, tenant: str | 
         new_segments.append(dataclasses.replace(seg, text="".join(text_parts), words=words))
     out = dataclasses.replace(transcript, segments=new_segments, quality=dict(transcript.quality))
     return out, records
+
+
+#: cue words in the OTHER speaker's preceding turn -> type of an ambiguous digit run
+_CROSS_CUES: dict[str, str] = {
+    "phone": "PHONE", "phone's": "PHONE", "cell": "PHONE", "mobile": "PHONE", "reach": "PHONE",
+    "callback": "PHONE", "telephone": "PHONE",
+    "card": "CARD", "visa": "CARD", "mastercard": "CARD", "amex": "CARD", "debit": "CARD",
+    "credit": "CARD",
+    "social": "SSN", "security": "SSN", "ssn": "SSN",
+    "birth": "DATE_OF_BIRTH", "born": "DATE_OF_BIRTH", "birthday": "DATE_OF_BIRTH",
+    "dob": "DATE_OF_BIRTH", "birthdate": "DATE_OF_BIRTH",
+    "account": "ACCOUNT", "order": "ACCOUNT", "member": "ACCOUNT", "membership": "ACCOUNT",
+    "policy": "ACCOUNT", "confirmation": "ACCOUNT", "reference": "ACCOUNT",
+    "email": "EMAIL", "e-mail": "EMAIL",
+    "address": "ADDRESS",
+    "zip": "ZIP", "postal": "ZIP", "zipcode": "ZIP",
+}
+#: span types a cue may re-type (the ones numbers get without a strong signal)
+_RETYPABLE = {"PHONE", "CARD", "ACCOUNT"}
+
+
+def cue_type(text: str) -> str | None:
+    """Entity type asked for in a turn ("what's your phone number?" -> ``"PHONE"``): the
+    cue word nearest the END of ``text`` wins; None when the turn asks for nothing."""
+    words = [t.lower for t in cached_tokens(text) if t.kind == "word"]
+    for w in reversed(words):
+        if w in _CROSS_CUES:
+            return _CROSS_CUES[w]
+    return None
+
+
+def _cross_speaker_cues(segs: Sequence[Segment], chains: Sequence[Sequence[int]],
+                        gap_s: float) -> dict[int, str]:
+    """Segment index -> cue type from the other speaker's turn just before it.
+
+    The other turn must end at most ``gap_s`` before the segment starts and must be more
+    recent than the speaker's own previous segment in the same chain (so "my card…" |
+    agent "and your phone?" | "5 5 1…" takes PHONE, the most recent cue).
+    """
+    prev_in_chain: dict[int, int] = {}
+    for ch in chains:
+        for a, b in zip(ch, ch[1:]):
+            prev_in_chain[b] = a
+    out: dict[int, str] = {}
+    for i, seg in enumerate(segs):
+        other = None
+        for j in range(i - 1, -1, -1):
+            if segs[j].speaker != seg.speaker and segs[j].start <= seg.start:
+                other = j
+                break
+        if other is None or seg.start - segs[other].end > gap_s:
+            continue
+        own_prev = prev_in_chain.get(i)
+        if own_prev is not None and segs[other].start < segs[own_prev].start:
+            continue
+        cue = cue_type(segs[other].text)
+        if cue is not None:
+            out[i] = cue
+    return out
+
+
+def _ambiguous_digit_span(text: str, sp: PiiSpan, seg_off: int, seg_text: str) -> bool:
+    """True when ``sp`` (offsets in the chain ``text``) is a bare digit run whose type came
+    from no cue in its own segment: not a Luhn-valid card, no context word before it in
+    the segment, not an SSN/ZIP/date typed by shape or own context."""
+    if sp.entity_type not in _RETYPABLE:
+        return False
+    p = _parse(text)
+    run = next((r for r in p.runs if sp.start <= r.start < sp.end), None)
+    if run is None or run.start - sp.start > 1 or sp.end - run.end > 1:
+        return False  # not (just) a digit run: e.g. an alphanumeric id with letters
+    if 13 <= run.n_digits <= 19 and luhn_valid(run.digits):
+        return False
+    local = _parse(seg_text)
+    local_start = run.start - seg_off
+    lrun = next((r for r in local.runs if r.start == local_start), None)
+    if lrun is None:
+        return False
+    cls, _said = _context_class(local.tokens, lrun.first)
+    return cls is None
 
 
 def _align_words(text: str, words: Sequence[Word]) -> list[tuple[int, int] | None]:
@@ -1465,3 +1594,132 @@ def redact_jsonl(in_stream: IO[str], out_stream: IO[str], redactor: Redactor, te
     if pending:
         flush()
     return written
+
+
+# ============================================================== audio verification
+#: a digit value counts as heard when this many of its consecutive digits are heard
+#: (all of them for shorter values)
+HEARD_MIN_DIGITS = 6
+
+
+def infer_value_type(value: str) -> str:
+    """Best-guess entity type of a raw PII value (used when the caller has no types)."""
+    if "@" in value or detect_emails(value):
+        return "EMAIL"
+    if detect_dates(value) or _WRITTEN_DATE_RE.search(value):
+        return "DATE_OF_BIRTH"
+    if detect_addresses(value):
+        return "ADDRESS"
+    digits = "".join(r.digits for r in find_number_runs(value))
+    words = [t for t in normalise_heard(value) if not t.isdigit()]
+    if len(digits) >= 3 and len(words) <= 2:
+        n = len(digits)
+        if 13 <= n <= 19 and luhn_valid(digits):
+            return "CARD"
+        if n == 9 and (re.fullmatch(r"\s*\d{3}-\d{2}-\d{4}\s*", value) or not words):
+            return "SSN"
+        if n in (7, 10) or (n == 11 and digits[0] == "1"):
+            return "PHONE"
+        if n == 5 and not words:
+            return "ZIP"
+        return "ACCOUNT"
+    return "PERSON"
+
+
+def _longest_common_run(a: str, b: str) -> int:
+    """Length of the longest common substring of two short digit strings."""
+    best = 0
+    prev = [0] * (len(b) + 1)
+    for ca in a:
+        cur = [0] * (len(b) + 1)
+        for j, cb in enumerate(b, 1):
+            if ca == cb:
+                cur[j] = prev[j - 1] + 1
+                best = max(best, cur[j])
+        prev = cur
+    return best
+
+
+def _contains_seq(hay: Sequence[str], needle: Sequence[str]) -> bool:
+    n = len(needle)
+    return n > 0 and any(list(hay[i:i + n]) == list(needle) for i in range(len(hay) - n + 1))
+
+
+def _value_heard(etype: str, value: str, heard: list[str], heard_text: str) -> bool:
+    """Whether (part of) one redacted value is still audible in the re-transcription."""
+    toks = normalise_heard(value)
+    if not toks:
+        return False
+    heard_digits = [t for t in heard if t.isdigit()]
+    digit_parts = [t for t in toks if t.isdigit()]
+    if etype == "EMAIL":
+        norm = normalise_value("EMAIL", value)
+        for sp in detect_emails(heard_text):
+            if normalise_value("EMAIL", heard_text[sp.start:sp.end]) == norm:
+                return True
+        local = norm.split("@", 1)[0]
+        pieces = [x for x in re.split(r"[._+\-]", local) if len(x) >= 3]
+        return any(x in heard for x in pieces)
+    if etype in _DIGIT_TYPES or (digit_parts and etype not in ("PERSON", "ADDRESS", "DATE_OF_BIRTH")):
+        vd = "".join(digit_parts)
+        if len(vd) < 3:
+            return _contains_seq(heard, toks)
+        need = min(len(vd), HEARD_MIN_DIGITS)
+        return any(_longest_common_run(vd, h) >= need for h in heard_digits)
+    if _contains_seq(heard, toks):
+        return True
+    if etype == "DATE_OF_BIRTH":  # the year is what identifies
+        return any(len(d) == 4 and d in heard_digits for d in digit_parts)
+    distinctive = [t for t in toks if len(t) >= 3 and t not in _COMMON and t not in _EMAIL_STOP
+                   and t not in _STREET_STRONG and t not in _STREET_WEAK and t not in MONTHS
+                   and t not in NUMBER_WORDS and t not in _DIRECTIONS and t not in US_STATES]
+    return any(t in heard for t in distinctive)
+
+
+def verify_redacted_audio(transcribe: Callable[[bytes], str], wav_bytes: bytes,
+                          redacted_values: list[str],
+                          entity_types: Sequence[str] | None = None) -> list[str]:
+    """Re-transcribe redacted audio and report which redacted values are still heard.
+
+    ``transcribe`` turns WAV bytes into text (the real ASR in the pipeline). Digits and
+    spoken numbers are normalised on both sides ("five five five" == "555"); a digit value
+    counts as heard when :data:`HEARD_MIN_DIGITS` consecutive digits of it (or all, if
+    shorter) are heard; an email when it is heard whole or its local part is; a name or
+    address when any distinctive word of it is; a date when it is heard whole or its year.
+    ``entity_types`` (parallel to ``redacted_values``) gives each value's type; without it
+    types are inferred from the values (:func:`infer_value_type`).
+
+    Returns the entity TYPE of each value still heard, in input order (one per value; never
+    the values). Empty ``redacted_values`` -> ``[]`` without transcribing.
+    """
+    if not callable(transcribe):
+        raise TypeError(f"transcribe must be callable, got {type(transcribe).__name__}")
+    if not isinstance(wav_bytes, (bytes, bytearray, memoryview)):
+        raise TypeError(f"wav_bytes must be bytes, got {type(wav_bytes).__name__}")
+    if not isinstance(redacted_values, (list, tuple)):
+        raise TypeError(f"redacted_values must be a list of str, got {type(redacted_values).__name__}")
+    for i, v in enumerate(redacted_values):
+        if not isinstance(v, str):
+            raise TypeError(f"redacted_values[{i}] is {type(v).__name__}, expected str")
+    if entity_types is not None:
+        if len(entity_types) != len(redacted_values):
+            raise ValueError(f"entity_types has {len(entity_types)} items, redacted_values "
+                             f"{len(redacted_values)}; they must be parallel")
+        unknown = sorted(set(entity_types) - set(ENTITY_TYPES))
+        if unknown:
+            raise ValueError(f"unknown entity types {unknown}; known: {list(ENTITY_TYPES)}")
+    values = [(i, v) for i, v in enumerate(redacted_values) if v.strip()]
+    if not values:
+        return []
+    if len(wav_bytes) == 0:
+        raise ValueError("wav_bytes is empty: nothing to re-transcribe")
+    heard_text = transcribe(bytes(wav_bytes))
+    if not isinstance(heard_text, str):
+        raise TypeError(f"transcribe() returned {type(heard_text).__name__}, expected str")
+    heard = normalise_heard(heard_text)
+    out: list[str] = []
+    for i, v in values:
+        etype = entity_types[i] if entity_types is not None else infer_value_type(v)
+        if _value_heard(etype, v, heard, heard_text):
+            out.append(etype)
+    return out

@@ -333,3 +333,23 @@ def ordinal_value(words: list[str]) -> int | None:
         v = TENS[words[0]] + ORDINALS[words[1]]
         return v if ORDINALS[words[1]] < 10 else None
     return None
+
+
+def normalise_heard(text: str) -> list[str]:
+    """Lower-cased word tokens of ``text`` with every number run (spoken or written)
+    replaced by its digit string and punctuation dropped, so that "five five five, one
+    two three" and "555-123" compare equal: ``["555123"]``."""
+    toks = cached_tokens(text)
+    runs = {r.first: r for r in find_number_runs(text, toks)}
+    out: list[str] = []
+    i = 0
+    while i < len(toks):
+        run = runs.get(i)
+        if run is not None:
+            out.append(run.digits)
+            i = run.last + 1
+            continue
+        if toks[i].kind != "punct":
+            out.append(toks[i].lower)
+        i += 1
+    return out

@@ -25,9 +25,11 @@ from pipeline.domain.redaction import (
     pii_time_spans,
     redact_jsonl,
     redact_transcript,
+    infer_value_type,
     residual_pii,
+    verify_redacted_audio,
 )
-from pipeline.domain.spoken import find_number_runs, luhn_valid, spoken_to_digits
+from pipeline.domain.spoken import find_number_runs, luhn_valid, normalise_heard, spoken_to_digits
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "pii_spoken.jsonl"
@@ -421,6 +423,188 @@ def test_redact_jsonl_bad_lines_name_the_line(redactor: Redactor, line: str, mat
     with pytest.raises(ValueError, match=match):
         redact_jsonl(src, io.StringIO(), redactor, source="in.jsonl")
 
+
+# ------------------------------------------------------------------ issue 4: cross-speaker context
+def test_other_speakers_question_types_an_ambiguous_digit_run(redactor: Redactor) -> None:
+    """call_0001: the customer's earlier "card" must not type the digits; the agent's
+    "Your phone number..." (the most recent cue) makes them PHONE."""
+    tr = Transcript("asr", [
+        _seg("agent", 0.0, "This call may be recorded for quality and training purposes."),
+        _seg("customer", 3.7, "I lost my card, my name is Sarah Lee."),
+        _seg("agent", 6.9, "Your phone number..."),
+        _seg("customer", 8.5, "5, 5, 1, 2, 3, 4, 5, 6, 7."),
+    ])
+    out, records = redact_transcript(tr, redactor)
+    assert out.segments[3].text == "[PHONE]."
+    assert [r["entity_type"] for r in records if r["segment"] == 3] == ["PHONE"]
+    assert out.segments[2].text == "Your phone number..."
+
+
+def test_without_the_cue_the_same_digits_keep_their_own_type(redactor: Redactor) -> None:
+    """Guards the test above: no agent cue -> the span is still redacted, but not PHONE."""
+    tr = Transcript("asr", [
+        _seg("customer", 3.7, "I lost my card, my name is Sarah Lee."),
+        _seg("agent", 6.9, "Okay, go ahead."),
+        _seg("customer", 8.5, "5, 5, 1, 2, 3, 4, 5, 6, 7."),
+    ])
+    out, records = redact_transcript(tr, redactor)
+    assert out.segments[2].text.startswith("[") and "5" not in out.segments[2].text
+    assert [r["entity_type"] for r in records if r["segment"] == 2] != ["PHONE"]
+
+
+@pytest.mark.parametrize("question,etype", [
+    ("And the card number?", "CARD"),
+    ("Can I have your account number please?", "ACCOUNT"),
+    ("What's the best number to reach you?", "PHONE"),
+    ("And your social security number?", "SSN"),
+    ("What is your date of birth?", "DATE_OF_BIRTH"),
+])
+def test_cue_word_in_the_question_sets_the_type(redactor: Redactor, question: str, etype: str) -> None:
+    tr = Transcript("asr", [_seg("agent", 0.0, question), _seg("customer", 2.0, "5, 5, 1, 2, 3, 4, 5, 6, 7.")])
+    out, records = redact_transcript(tr, redactor)
+    assert [r["entity_type"] for r in records] == [etype]
+    assert out.segments[1].text == f"[{etype}]."
+
+
+def test_stale_or_own_context_is_not_overridden(redactor: Redactor) -> None:
+    # the question is > 10 s before the answer: no cross-speaker context
+    tr = Transcript("asr", [_seg("agent", 0.0, "Your phone number?"),
+                            _seg("customer", 30.0, "my account number is 5, 5, 1, 2, 3, 4, 5, 6, 7.")])
+    _out, records = redact_transcript(tr, redactor)
+    assert [r["entity_type"] for r in records] == ["ACCOUNT"]
+    # a cue in the answer's own segment wins over the question
+    tr = Transcript("asr", [_seg("agent", 0.0, "Your phone number?"),
+                            _seg("customer", 2.0, "my account number is 5, 5, 1, 2, 3, 4, 5, 6, 7.")])
+    _out, records = redact_transcript(tr, redactor)
+    assert [r["entity_type"] for r in records] == ["ACCOUNT"]
+    # a Luhn-valid card stays CARD whatever was asked
+    tr = Transcript("asr", [_seg("agent", 0.0, "Your phone number?"),
+                            _seg("customer", 2.0, "4532 0151 1283 0366")])
+    _out, records = redact_transcript(tr, redactor)
+    assert [r["entity_type"] for r in records] == ["CARD"]
+
+
+def test_context_never_drops_a_span(redactor: Redactor) -> None:
+    """An email cue cannot remove a phone already found; every digit is still hidden."""
+    tr = Transcript("asr", [_seg("agent", 0.0, "Thanks. Any email?"),
+                            _seg("customer", 2.0, "my cell is 555 123 4567")])
+    out, records = redact_transcript(tr, redactor)
+    assert [r["entity_type"] for r in records] == ["PHONE"]
+    assert not any(ch.isdigit() for ch in out.segments[1].text)
+
+
+def test_digit_run_before_an_email_keeps_its_own_card_span(redactor: Redactor) -> None:
+    """call_0002: a comma-grouped 16-digit card then an email in the next segment."""
+    tr = Transcript("asr", [
+        _seg("agent", 0.0, "This call may be recorded for quality and training purposes."),
+        _seg("customer", 3.66, "4532, 015, 11283, 0366,"),
+        _seg("customer", 9.74, "0 notly at mnple.com"),
+    ])
+    out, records = redact_transcript(tr, redactor)
+    assert out.segments[1].text == "[CARD],"
+    assert out.segments[2].text == "[EMAIL]"
+    assert [(r["segment"], r["entity_type"]) for r in records] == [(1, "CARD"), (2, "EMAIL")]
+
+
+def test_email_span_does_not_swallow_a_preceding_digit_run(redactor: Redactor) -> None:
+    text = "4532, 015, 11283, 0366, 0 notly at mnple.com"
+    spans = redactor.analyze(text)
+    assert [(text[s.start:s.end], s.entity_type) for s in spans] == [
+        ("4532, 015, 11283, 0366", "CARD"), ("0 notly at mnple.com", "EMAIL")]
+    # a phone said before an email keeps its type too
+    text = "call 555 123 4567 or mail sarah underscore lee at hotmail dot com"
+    types = [s.entity_type for s in redactor.analyze(text)]
+    assert types == ["PHONE", "EMAIL"]
+
+
+# ------------------------------------------------------------------ issue 4: audio check
+def _fake_asr(text: str, calls: list[bytes] | None = None):
+    def transcribe(wav: bytes) -> str:
+        if calls is not None:
+            calls.append(wav)
+        return text
+    return transcribe
+
+
+VALUES = ["555-123-4567", "4532 0151 1283 0366", "sarah_lee@hotmail.com", "Sarah Lee", "219-09-9999"]
+
+
+def test_verify_redacted_audio_clean_audio_reports_nothing() -> None:
+    calls: list[bytes] = []
+    heard = "thanks for calling, your card ending is on file, have a nice day"
+    assert verify_redacted_audio(_fake_asr(heard, calls), b"RIFFfake", VALUES) == []
+    assert calls == [b"RIFFfake"]
+
+
+@pytest.mark.parametrize("heard,expected", [
+    ("my number is five five five, one two three four five six seven", ["PHONE"]),
+    ("it's 4532 0151 1283 0366", ["CARD"]),
+    ("the card is four five three two, oh one five one", ["CARD"]),  # 8 leaked digits
+    ("email sarah underscore lee at hotmail dot com", ["EMAIL", "PERSON"]),
+    ("hi this is sarah", ["EMAIL", "PERSON"]),  # a local-part word is an email leak too
+    ("two one nine, oh nine, nine nine nine nine", ["SSN"]),
+])
+def test_verify_redacted_audio_reports_leaked_types(heard: str, expected: list[str]) -> None:
+    assert verify_redacted_audio(_fake_asr(heard), b"RIFF", VALUES) == expected
+
+
+def test_verify_redacted_audio_never_returns_values() -> None:
+    heard = "five five five one two three four five six seven, sarah lee"
+    out = verify_redacted_audio(_fake_asr(heard), b"RIFF", VALUES)
+    assert out and set(out) <= set(ENTITY_TYPES)
+    assert not any(v.lower() in " ".join(out).lower() for v in VALUES)
+
+
+def test_verify_redacted_audio_short_overlap_is_not_a_leak() -> None:
+    # 5 of the phone's digits (below HEARD_MIN_DIGITS) and a common word are not a leak
+    assert verify_redacted_audio(_fake_asr("ticket 55512 please"), b"RIFF", ["555-123-4567"]) == []
+
+
+def test_verify_redacted_audio_explicit_types_override_inference() -> None:
+    out = verify_redacted_audio(_fake_asr("it's 5551234567"), b"RIFF", ["555 123 4567"],
+                                entity_types=["ACCOUNT"])
+    assert out == ["ACCOUNT"]
+
+
+def test_verify_redacted_audio_without_values_does_not_transcribe() -> None:
+    calls: list[bytes] = []
+    assert verify_redacted_audio(_fake_asr("x", calls), b"RIFF", []) == []
+    assert calls == []
+
+
+@pytest.mark.parametrize("args,kwargs,exc,match", [
+    (("not callable", b"RIFF", ["1"]), {}, TypeError, "transcribe must be callable"),
+    ((None, "RIFF", ["1"]), {}, TypeError, "wav_bytes must be bytes"),
+    ((None, b"RIFF", "555"), {}, TypeError, "redacted_values must be a list"),
+    ((None, b"RIFF", [555]), {}, TypeError, r"redacted_values\[0\] is int"),
+    ((None, b"", ["555 123 4567"]), {}, ValueError, "wav_bytes is empty"),
+    ((None, b"RIFF", ["555 123 4567"]), {"entity_types": ["PHONE", "CARD"]}, ValueError, "parallel"),
+    ((None, b"RIFF", ["555 123 4567"]), {"entity_types": ["IBAN"]}, ValueError, "unknown entity types"),
+])
+def test_verify_redacted_audio_bad_input(args, kwargs, exc, match) -> None:
+    args = (args[0] if args[0] is not None else _fake_asr("hello"),) + args[1:]
+    with pytest.raises(exc, match=match):
+        verify_redacted_audio(*args, **kwargs)
+
+
+def test_verify_redacted_audio_transcriber_must_return_text() -> None:
+    with pytest.raises(TypeError, match="transcribe\\(\\) returned bytes"):
+        verify_redacted_audio(lambda b: b"bytes", b"RIFF", ["555 123 4567"])
+
+
+@pytest.mark.parametrize("value,etype", [
+    ("555-123-4567", "PHONE"), ("five five five one two three four", "PHONE"),
+    ("4532 0151 1283 0366", "CARD"), ("123-45-6789", "SSN"), ("a.b@c.com", "EMAIL"),
+    ("sarah underscore lee at hotmail dot com", "EMAIL"), ("Sarah Lee", "PERSON"),
+    ("the twelfth of july nineteen seventy nine", "DATE_OF_BIRTH"),
+    ("1234 Maple Avenue", "ADDRESS"), ("AB 12345678", "ACCOUNT"),
+])
+def test_infer_value_type(value: str, etype: str) -> None:
+    assert infer_value_type(value) == etype
+
+
+def test_normalise_heard_equates_spoken_and_written_digits() -> None:
+    assert normalise_heard("Five five five, one two three!") == normalise_heard("555-123") == ["555123"]
 
 # ------------------------------------------------------------------ purity
 def test_importing_the_domain_module_loads_no_heavy_library() -> None:
