@@ -5,6 +5,7 @@ Blocking checks stop residual PII from ever propagating to gold.
 
 
 from collections import Counter
+from dataclasses import replace
 
 import dagster as dg
 from pydantic import Field
@@ -140,6 +141,7 @@ def redacted_transcripts(
 
 class RedactedAudioConfig(dg.Config):
     padding_s: float = Field(default=0.15, description="Seconds of silence added around each PII word span")
+    verify: bool = Field(default=True, description="Re-transcribe the redacted audio and quarantine calls whose PII is still audible")
 
 
 @dg.asset(
@@ -153,13 +155,35 @@ class RedactedAudioConfig(dg.Config):
     code_version=processing.REDACT_AUDIO_VERSION,
 )
 def redacted_audio(
-    context: dg.AssetExecutionContext, config: RedactedAudioConfig, object_store: ObjectStoreResource, ledger: LedgerResource
+    context: dg.AssetExecutionContext, config: RedactedAudioConfig, asr: AsrResource,
+    object_store: ObjectStoreResource, ledger: LedgerResource
 ) -> dg.MaterializeResult:
-    """Call audio with every PII word span silenced (from word timestamps, padded); the
-    spans (times and types, never values) are in the ledger."""
+    """Call audio with every PII word span silenced (from word timestamps, padded),
+    verified by re-transcribing it and listening for the redacted values (a call whose PII
+    is still audible is quarantined); the spans (times and types, never values) are in
+    the ledger."""
+    transcribe = _retranscriber(asr) if config.verify else None
     report = processing.redact_audio_partition(object_store.get_store(), ledger.get_ledger(), context.partition_key,
-                                               config.padding_s, actor(context))
+                                               config.padding_s, actor(context), transcribe)
     return dg.MaterializeResult(metadata=report_metadata(report))
+
+
+def _retranscriber(asr: AsrResource):
+    """WAV bytes -> text with the configured ASR, loaded once per process."""
+    import tempfile
+    from pathlib import Path
+
+    from pipeline.domain.asr import get_engine
+
+    engine = get_engine(replace(asr.config(), workers=1))
+
+    def transcribe(wav: bytes) -> str:
+        with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+            f.write(wav)
+            f.flush()
+            return engine.transcribe_call(Path(f.name)).text
+
+    return transcribe
 
 
 @dg.asset(

@@ -24,7 +24,7 @@ from pipeline.domain.keys import CallKeys
 from pipeline.domain.ledger import Ledger
 from pipeline.domain.models import Event, QuarantineRecord, Transcript, stable_hash
 from pipeline.domain.quality import QualityThresholds, quality_gate
-from pipeline.domain.redaction import Redactor, pii_time_spans, redact_transcript, residual_pii
+from pipeline.domain.redaction import Redactor, pii_time_spans, redact_transcript, residual_pii, verify_redacted_audio
 from pipeline.domain.storage import ObjectStore
 
 TRANSCRIBE_VERSION = "1"
@@ -213,8 +213,13 @@ def mute_spans(audio_bytes: bytes, spans: list[tuple[float, float, str]]) -> tup
     return buf.getvalue(), muted
 
 
-def redact_audio_partition(store: ObjectStore, ledger: Ledger, date: str, padding_s: float, actor: str) -> StageReport:
-    """Silence PII word spans in each call's audio, from the redacted transcript's spans."""
+def redact_audio_partition(store: ObjectStore, ledger: Ledger, date: str, padding_s: float, actor: str,
+                           transcribe: Callable[[bytes], str] | None = None) -> StageReport:
+    """Silence PII word spans in each call's audio, from the redacted transcript's spans.
+
+    With ``transcribe`` (the real ASR), the redacted audio is re-transcribed and scanned for
+    the redacted values; a call whose PII is still audible is quarantined
+    (``audio_pii_audible``) and its redacted audio is not written."""
     report = StageReport()
     for call in partition_calls(ledger, date):
         cid = call["call_id"]
@@ -236,6 +241,15 @@ def redact_audio_partition(store: ObjectStore, ledger: Ledger, date: str, paddin
             continue
         ledger.audit("raw_audio_access", actor, cid, call["tenant"], reason="audio redaction",
                      details={"uri": store.uri(sc["audio_key"])})
+        if transcribe is not None and spans:
+            values, types = _redacted_values(store, keys, red.get("pii_spans", []))
+            audible = verify_redacted_audio(_quiet(transcribe), wav, values, types)
+            report.counts["verified_calls"] += 1
+            if audible:
+                _quarantine(ledger, report, cid, date, call["tenant"], "redact_audio", "audio_pii_audible",
+                            f"{len(audible)} redacted value(s) still heard: {sorted(set(audible))}",
+                            store.uri(sc["audio_key"]))
+                continue
         store.put_bytes(keys.redacted_audio, wav)
         ledger.record_spans(cid, "silver/redacted_audio",
                             [{"segment": -1, "start": 0, "end": 0, "entity_type": t, "t_start": a, "t_end": b}
@@ -245,6 +259,29 @@ def redact_audio_partition(store: ObjectStore, ledger: Ledger, date: str, paddin
         report.counts["muted_seconds"] += sum(b - a for a, b, _ in spans)
         report.counts["spans"] += len(spans)
     return report
+
+
+def _redacted_values(store: ObjectStore, keys: CallKeys, pii_spans: list[dict]) -> tuple[list[str], list[str]]:
+    """The raw values behind a call's spans, read from the raw transcript, only to check
+    the redacted audio; they never leave this function's caller."""
+    raw = Transcript.from_dict(store.get_json(keys.transcript))
+    values, types = [], []
+    for sp in pii_spans:
+        seg = raw.segments[sp["segment"]] if 0 <= sp.get("segment", -1) < len(raw.segments) else None
+        if seg is not None:
+            values.append(seg.text[sp["start"]:sp["end"]])
+            types.append(sp["entity_type"])
+    return values, types
+
+
+def _quiet(transcribe: Callable[[bytes], str]) -> Callable[[bytes], str]:
+    """Silence left after redaction may be all there is: nothing heard is the good case."""
+    def run(wav: bytes) -> str:
+        try:
+            return transcribe(wav)
+        except AudioError:
+            return ""
+    return run
 
 
 def redact_event(event: Event, redactor: Redactor, tenant: str, key: bytes | None) -> tuple[Event, int]:

@@ -157,6 +157,35 @@ def test_every_sample_call_has_both_speakers(run):
         assert {s.speaker for s in t.segments} == {"agent", "customer"}, cid
 
 
+def test_redacted_audio_is_silent_over_pii_and_verified_by_reasr(run):
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    store, ledger = run["store"], run["ledger"]
+    md = _mat_metadata(run["results"]["2026-11-02"], ["silver", "redacted_audio"])
+    assert md.get("verified_calls", 0) >= 1
+    audible = {q["call_id"] for q in ledger.open_quarantine() if q["reason"] == "audio_pii_audible"}
+    checked = 0
+    for call in ledger.calls(state="active"):
+        keys = CallKeys(call["call_date"], call["tenant"], call["call_id"])
+        if not store.exists(keys.redacted_transcript):
+            continue
+        spans = [s for s in store.get_json(keys.redacted_transcript).get("pii_spans", []) if s.get("t_start") is not None]
+        if not spans:
+            continue
+        if call["call_id"] in audible:
+            assert not store.exists(keys.redacted_audio)  # never published while PII is audible
+            continue
+        data, sr = sf.read(io.BytesIO(store.get_bytes(keys.redacted_audio)), always_2d=True)
+        for sp in spans:
+            a, b = int(sp["t_start"] * sr), int(sp["t_end"] * sr)
+            assert np.abs(data[a:b]).max() == 0.0
+        checked += 1
+    assert checked >= 2
+
+
 def test_no_training_consent_never_in_dataset(run):
     store = run["store"]
     rows = []
