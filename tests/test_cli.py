@@ -71,3 +71,20 @@ def test_redact_jsonl_spans_in_original_offsets():
     span = out["spans"][0]
     original = json.loads(line)["text"]
     assert original[span["start"]:span["end"]].startswith("five")
+
+
+def test_transcribe_json_shape():
+    res = runner.invoke(app, ["transcribe", str(REPO / "samples" / "recordings" / "call_0006.wav"),
+                              "--sidecar", str(REPO / "samples" / "recordings" / "call_0006.json"), "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert {"duration", "language", "segments", "quality"} <= set(d)
+    seg = d["segments"][0]
+    assert {"speaker", "start", "end", "text", "avg_logprob", "no_speech_prob", "words"} <= set(seg)
+    assert {"word", "start", "end", "probability"} <= set(seg["words"][0])
+
+
+def test_transcribe_corrupt_audio_is_a_clear_error():
+    res = runner.invoke(app, ["transcribe", str(REPO / "samples" / "recordings" / "call_0007.wav")])
+    assert res.exit_code == 2
+    assert "call_0007.wav" in res.output and "audio_decode_failed" in res.output

@@ -596,15 +596,57 @@ def test_validate_tenant() -> None:
         validate_tenant("tenant.eu")
 
 
-def test_search_take_step_detects_moved_row_ids(index, two_tenants) -> None:
-    tbl = index.table()
-    ids = tbl.search().select(["chunk_id"]).with_row_id(True).limit(None).to_arrow().to_pylist()
-    a, b = ids[0], ids[1]
-    good = index._take_checked(tbl, [{"chunk_id": a["chunk_id"], "_rowid": a["_rowid"]}])
-    assert good is not None and good[a["chunk_id"]]["call_id"]
-    # a row id that now points at another chunk (as after a compaction) is rejected
-    assert index._take_checked(tbl, [{"chunk_id": a["chunk_id"], "_rowid": b["_rowid"]}]) is None
-    assert index._take_checked(tbl, [{"chunk_id": a["chunk_id"], "_rowid": 10**12}]) is None
+def _lance_file_versions(db_dir: Path) -> set[tuple[int, int]]:
+    """(major, minor) from the footer of every Lance data file: ... u16 major, u16 minor, b"LANC"."""
+    versions = set()
+    for f in db_dir.rglob("data/*.lance"):
+        tail = f.read_bytes()[-8:]
+        assert tail[4:] == b"LANC", f"{f} is not a Lance data file"
+        versions.add((int.from_bytes(tail[0:2], "little"), int.from_bytes(tail[2:4], "little")))
+    return versions
+
+
+def test_new_tables_use_lance_file_format_2_1(tmp_path: Path, index, two_tenants) -> None:
+    from pipeline.domain.vectors import LANCE_FILE_VERSION
+
+    assert LANCE_FILE_VERSION == "2.1"
+    assert _lance_file_versions(tmp_path / "db") == {(2, 1)}
+
+
+def test_existing_table_in_other_format_is_searched_unchanged(tmp_path: Path, rng) -> None:
+    import lancedb
+
+    from pipeline.domain.vectors import lance_schema, normalize_rows, rows_to_arrow
+
+    rows = [make_row(i, "acme", f"call-{i % 2}", unit(rng.standard_normal(DIM))) for i in range(6)]
+    metas, vecs = normalize_rows(rows, DIM)
+    db = lancedb.connect(str(tmp_path / "old"), storage_options={"new_table_data_storage_version": "2.0"})
+    db.create_table("chunks", data=rows_to_arrow(metas, vecs, DIM), schema=lance_schema(DIM))
+    before = _lance_file_versions(tmp_path / "old")
+    assert before and (2, 1) not in before
+
+    index = LanceDBIndex(str(tmp_path / "old"), dim=DIM, ann_threshold=10**9)
+    res = index.search(rows[3]["vector"], tenant="acme", k=3)
+    assert res[0]["chunk_id"] == rows[3]["chunk_id"] and res[0]["score"] == pytest.approx(1.0, abs=1e-5)
+    assert res[0]["text"] == rows[3]["text"] and "vector" not in res[0]
+    index.upsert([make_row(9, "acme", "call-9", unit(rng.standard_normal(DIM)))])
+    assert index.count("acme") == 7
+    assert _lance_file_versions(tmp_path / "old") == before  # appends keep the table's format
+
+
+def test_search_results_are_ordered_with_all_fields(index, two_tenants) -> None:
+    q = two_tenants["globex"][7]["vector"]
+    res = index.search(q, tenant="globex", k=5)
+    assert [r["chunk_id"] for r in res][0] == two_tenants["globex"][7]["chunk_id"]
+    dists = [r["distance"] for r in res]
+    assert dists == sorted(dists) and len(res) == 5
+    by_id = {r["chunk_id"]: r for r in two_tenants["globex"]}
+    for r in res:
+        assert r["score"] == pytest.approx(1.0 - r["distance"])
+        src = by_id[r["chunk_id"]]
+        for f in ("tenant", "call_id", "chunk_type", "speaker", "started_at", "outcome", "dataset_eligible", "model_version", "text"):
+            assert r[f] == src[f], f
+        assert r["call_date"] == src["started_at"][:10]
 
 
 def test_search_after_delete_and_compaction_is_consistent(index, two_tenants) -> None:
