@@ -77,6 +77,7 @@ def transcript_embeddings(
     return dg.MaterializeResult(
         metadata={"calls_embedded": res.calls, "chunks": res.chunks, "skipped_unchanged": res.skipped,
                   "calls_removed": res.removed, "model_version": res.model_version,
+                  "index_actions": dg.MetadataValue.json(res.index_actions),
                   "sentences_per_second": round(res.sentences_per_second, 1)},
         check_results=[dg.AssetCheckResult(check_name=RESIDUAL_CHECK, passed=res.residual_findings == 0,
                                            metadata={"findings": res.residual_findings})],
@@ -276,11 +277,14 @@ def drift_reports(context: dg.AssetExecutionContext, object_store: ObjectStoreRe
     store = object_store.get_store()
     month = context.partition_key[:7]
     rep = domain.drift_partition(store, month)
-    yield dg.MaterializeResult(metadata={
+    md = {
         "severity": rep.severity, "status": rep.status, "reference_calls": rep.reference_calls,
         "current_calls": rep.current_calls, "metrics": dg.MetadataValue.json(rep.metrics),
         "uri": dg.MetadataValue.url(store.uri(drift_report_key(month))),
-    })
+    }
+    if rep.plot_png:
+        md["embedding_drift_plot"] = dg.MetadataValue.md(f"![embedding drift](data:image/png;base64,{rep.plot_png})")
+    yield dg.MaterializeResult(metadata=md)
     sev = {"critical": dg.AssetCheckSeverity.ERROR}.get(rep.severity, dg.AssetCheckSeverity.WARN)
     yield dg.AssetCheckResult(check_name="drift_within_bounds", passed=rep.severity in ("ok", "info"),
                               severity=sev, metadata={"severity": rep.severity, "status": rep.status})

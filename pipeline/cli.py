@@ -125,9 +125,10 @@ def search(query: str = typer.Argument(...), tenant: str = typer.Option(..., hel
 
 @app.command()
 def replay(trace_id: str = typer.Argument(...), events_file: Optional[Path] = typer.Option(None, "--events", help="Event log JSONL (default: the redacted events in the store)"),
+           rerun: Optional[str] = typer.Option(None, "--rerun", help="Re-run a stage on the replayed log and diff it against the recorded output: redaction | analytics"),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Rebuild a conversation's timeline from its event log (ordered by seq; gaps,
-    duplicates and out-of-order arrivals reported)."""
+    duplicates and out-of-order arrivals reported); optionally re-run a stage on it."""
     from pipeline.domain.models import Event
     from pipeline.domain.replay import replay_timeline
     from pipeline.domain.storage import LocalObjectStore
@@ -154,12 +155,63 @@ def replay(trace_id: str = typer.Argument(...), events_file: Optional[Path] = ty
             invalid += 1
     result = replay_timeline([e for e in events if e.trace_id == trace_id], trace_id=trace_id)
     d = result.to_dict() | {"invalid_lines": invalid}
+    if rerun:
+        d["rerun"] = _rerun(trace_id, rerun, result)
     if as_json:
         typer.echo(json.dumps(d, indent=2, default=str))
     else:
         for e in result.timeline:
             typer.echo(f"{e.seq:4d} {e.ts} {e.type}")
         typer.echo(f"duplicates: {d['duplicates']}  gaps: {d['gaps']}  out of order: {d['out_of_order']}  invalid lines: {invalid}")
+        if rerun:
+            r = d["rerun"]
+            typer.echo(f"re-run {rerun}: {r['changed']} difference(s) against the recorded output")
+            for line in r["diff"]:
+                typer.echo(line)
+
+
+def _rerun(trace_id: str, stage: str, result) -> dict:
+    """Re-run redaction (bronze events -> redacted payloads) or event analytics on the
+    replayed timeline and diff against what the pipeline recorded. Both sides are
+    redacted outputs: no raw payload is printed."""
+    from pipeline.domain.analytics import event_metrics
+    from pipeline.domain.gold import flatten
+    from pipeline.domain.ledger import Ledger
+    from pipeline.domain.keys import CallKeys
+    from pipeline.domain.processing import redact_event
+    from pipeline.domain.redaction import Redactor
+    from pipeline.domain.replay import format_diff, rerun_stage
+    from pipeline.domain.storage import LocalObjectStore
+    from pipeline.settings import get_settings
+
+    s = get_settings()
+    store, call = LocalObjectStore(s.object_store_root), Ledger(s.ledger_url).get_call(trace_id)
+    if call is None:
+        _fail(f"no call {trace_id} in the ledger: --rerun needs the pipeline's recorded outputs")
+    keys = CallKeys(call["call_date"], call["tenant"], trace_id)
+    if stage == "redaction":
+        if not (store.exists(keys.events) and store.exists(keys.redacted_events)):
+            _fail(f"no recorded events/redacted events for {trace_id}")
+        raw = [json.loads(x) for x in store.get_bytes(keys.events).decode().splitlines() if x.strip()]
+        redacted = [json.loads(x) for x in store.get_bytes(keys.redacted_events).decode().splitlines() if x.strip()]
+        recorded = {int(o["seq"]): o["payload"] for o in redacted}
+        from pipeline.domain.models import Event
+
+        timeline = [Event(o["trace_id"], int(o["seq"]), o["ts"], o["type"], o.get("payload") or {}) for o in raw]
+        redactor = Redactor()
+        items = rerun_stage(lambda e: redact_event(e, redactor, call["tenant"], None)[0].payload, recorded, timeline)
+    elif stage == "analytics":
+        if not store.exists(keys.analytics):
+            _fail(f"no recorded analytics for {trace_id}")
+        row = store.get_json(keys.analytics)
+        recorded = {k: v for k, v in row.items() if k.startswith("events_")}
+        fresh = flatten(event_metrics(result.timeline), prefix="events_")
+        items = [k for k in sorted(set(recorded) | set(fresh)) if recorded.get(k) != fresh.get(k)]
+        return {"changed": len(items), "diff": [f"{k}: recorded={recorded.get(k)!r} rerun={fresh.get(k)!r}" for k in items]}
+    else:
+        _fail(f"unknown stage {stage!r}: use redaction or analytics")
+    return {"changed": len(items), "diff": format_diff(items).splitlines()}
+
 
 
 @app.command()

@@ -213,6 +213,44 @@ def test_vector_index_rows_are_redacted_and_tenant_scoped(run):
     assert index.call_ids(tenant="globex") == {"call_0005", "call_0006"}
 
 
+def test_search_returns_the_semantically_right_call(run):
+    from pipeline.domain.embedding import Embedder
+    from pipeline.domain.vectors import search_chunks
+
+    embedder = Embedder()
+    hits = search_chunks(run["index"], embedder, "customer lost their card", tenant="acme", k=3)
+    assert hits[0]["call_id"] == "call_0001"
+    hits = search_chunks(run["index"], embedder, "customer moved to a new address", tenant="globex", k=3)
+    assert hits[0]["call_id"] == "call_0005"
+    assert all(h["tenant"] == "globex" for h in hits)
+
+
+def test_replay_rerun_diffs_against_recorded_outputs(run):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["replay", "call_0001", "--rerun", "redaction", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["rerun"]["changed"] == 0
+    store = run["store"]
+    key = CallKeys("2026-11-02", "acme", "call_0001").redacted_events
+    original = store.get_bytes(key)
+    lines = [json.loads(x) for x in original.decode().splitlines()]
+    lines[0]["payload"] = {"tampered": True}
+    store.put_bytes(key, "".join(json.dumps(x) + "\n" for x in lines).encode())
+    try:
+        res = runner.invoke(app, ["replay", "call_0001", "--events", str(store.path(key)), "--rerun", "redaction", "--json"])
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output)["rerun"]["changed"] >= 1
+    finally:
+        store.put_bytes(key, original)
+    res = runner.invoke(app, ["replay", "call_0001", "--rerun", "analytics", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["rerun"]["changed"] == 0
+
+
 def test_rerun_is_idempotent(run):
     res = run["defs"].resolve_job_def("ingest_job").execute_in_process(partition_key="2026-11-02",
                                                                         instance=run["instance"])
