@@ -36,7 +36,7 @@ def recordings(
     lz, store, led = landing.get_landing(), object_store.get_store(), ledger.get_ledger()
     report = ingest.ingest_recordings(lz, store, led, date, actor(context))
     manifest = ingest.rebuild_manifest(store, date)
-    landed = [c.call_id for c in ingest.scan_recordings(lz) if c.date == date]
+    landed = report.landed
     accounted = set(manifest["calls"]) | {q["call_id"] for q in led.open_quarantine(partition=date)} | {
         c["call_id"] for c in led.calls(call_date=date) if c["state"] != "active"}
     missing = sorted(set(landed) - accounted)

@@ -41,6 +41,7 @@ class LandedCall:
 @dataclass
 class StageReport:
     processed: list[str] = field(default_factory=list)
+    landed: list[str] = field(default_factory=list)  # every input seen for the partition
     skipped: list[str] = field(default_factory=list)
     opted_out: list[str] = field(default_factory=list)
     quarantined: list[QuarantineRecord] = field(default_factory=list)
@@ -87,6 +88,7 @@ def ingest_recordings(
 ) -> StageReport:
     report = StageReport()
     for call in (c for c in scan_recordings(lz) if c.date == date):
+        report.landed.append(call.call_id)
         audio_bytes = lz.read_bytes(call.audio.key) if call.audio else b""
         sidecar_bytes = lz.read_bytes(call.sidecar.key) if call.sidecar else b""
         input_hash = sha256_bytes(audio_bytes + b"\x00" + sidecar_bytes)

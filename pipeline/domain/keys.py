@@ -1,14 +1,12 @@
 """Deterministic object-store keys for every layer, derived from partition and call id.
 
-Every per-call artefact of every layer is listed by ``call_artifact_keys`` so retention
+Every per-call artefact of every layer is listed by ``CallKeys.layer_keys`` so retention
 and erasure can remove a call from all layers without guessing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-LAYERS = ("audio", "transcript", "events")  # same names as retention.LAYERS
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,8 @@ class CallKeys:
         return f"gold/conversation_analytics/{self.date}/calls/{self.call_id}.json"
 
     def layer_keys(self) -> dict[str, list[str]]:
-        """Keys (or prefixes ending in '/') of this call, grouped by retention layer."""
+        """Keys (or prefixes ending in '/') of this call, grouped by retention layer
+        (the names of retention.LAYERS)."""
         return {
             "audio": [self.bronze_prefix, self.redacted_audio],
             "transcript": [self.imported_transcript, self.transcript, self.redacted_transcript, self.analytics],

@@ -135,7 +135,3 @@ class S3LandingZone:
             yield Path(tmp)
         finally:
             os.unlink(tmp)
-
-
-def sidecar_key_for(audio: LandingFile) -> str:
-    return f"recordings/{audio.stem}.json"
