@@ -213,3 +213,62 @@ def redacted_events(
         check_results=[_residual_result(store, led, date, "redacted_events", processing.event_texts,
                                         states=("active", "opt_out", "quarantined"))],
     )
+
+
+class RedactionQualityConfig(dg.Config):
+    repeat: int = Field(default=1, ge=1, description="Timed passes over the labelled sets (speed figure)")
+
+
+@dg.asset(
+    key=["silver", "redaction_quality_report"],
+    group_name="silver",
+    deps=[redacted_transcripts],
+    kinds={"python", "presidio"},
+    owners=OWNERS,
+    tags=tags("none", "silver"),
+    code_version=processing.REDACT_VERSION,
+    check_specs=[dg.AssetCheckSpec("redaction_targets", asset=["silver", "redaction_quality_report"],
+                                   description="Recall and precision of the engine on the labelled spoken set "
+                                               "meet the targets in settings (redaction.quality_targets).")],
+)
+def redaction_quality_report(
+    context: dg.AssetExecutionContext, config: RedactionQualityConfig, redactor: RedactorResource,
+    object_store: ObjectStoreResource, ledger: LedgerResource
+) -> dg.MaterializeResult:
+    """How well the configured redaction engine finds PII: recall, precision and speed on
+    labelled spoken-form and written sets (pipeline/domain/data/pii), and what it redacted
+    in production (span counts by type, audio re-check quarantines, from the ledger).
+    Numbers, ids and offsets only; the full report goes to the object store."""
+    from datetime import datetime, timezone
+
+    from pipeline.domain import redaction_eval
+    from pipeline.domain.keys import redaction_quality_key
+
+    section = get_settings().section("redaction")
+    set_paths = redaction_eval.resolve_sets(section.get("eval_sets"), get_settings().root)
+    context.log.info(f"scoring the redaction engine on {len(set_paths)} labelled sets: {', '.join(set_paths)}")
+    rep = redaction_eval.quality_report(
+        redactor.get_redactor(), set_paths, ledger.get_ledger(),
+        targets=section.get("quality_targets"), repeat=config.repeat)
+    store = object_store.get_store()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    store.put_json(redaction_quality_key(stamp), rep)
+    store.put_json(redaction_quality_key("latest"), rep)
+    md: dict = {"report_uri": dg.MetadataValue.url(store.uri(redaction_quality_key(stamp))),
+                "utterances_per_second_per_core": rep["utterances_per_second_per_core"]}
+    for name, sc in rep["sets"].items():
+        for metric in ("span_recall", "precision", "char_recall_critical"):
+            if sc.get(metric) is not None:
+                md[f"{name}/{metric}"] = sc[metric]
+        md[f"{name}/utterances"] = sc["utterances"]
+    prod = rep.get("production", {})
+    md["production_spans_by_type"] = dg.MetadataValue.json(prod.get("spans_by_asset", {}))
+    md["redaction_quarantine_by_reason"] = dg.MetadataValue.json(prod.get("redaction_quarantine_by_reason", {}))
+    failing = sorted(m for m, r in rep["target_results"].items() if not r["passed"])
+    return dg.MaterializeResult(
+        metadata=md,
+        check_results=[dg.AssetCheckResult(
+            check_name="redaction_targets", passed=not failing, severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"target_set": rep["target_set"], "failing": ", ".join(failing) or "none",
+                      **{m: r["value"] for m, r in rep["target_results"].items() if r["value"] is not None}})],
+    )

@@ -5,11 +5,19 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import bronze, gold, silver
-from pipeline.jobs import annotations_job, drift_job, erasure_job, ingest_job, retention_job, training_job
+from pipeline.jobs import (
+    annotations_job,
+    drift_job,
+    erasure_job,
+    ingest_job,
+    redaction_quality_job,
+    retention_job,
+    training_job,
+)
 from pipeline.settings import get_settings
 from resources import build_resources
 from sensors.recordings import completed_annotations, new_recordings, run_failures
-from sensors.schedules import drift_schedule, retention_schedule, training_schedule
+from sensors.schedules import drift_schedule, redaction_quality_schedule, retention_schedule, training_schedule
 
 
 @dg.definitions
@@ -17,8 +25,8 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[*dg.load_assets_from_modules([bronze, silver]), *gold.gold_assets],
         asset_checks=[],
-        jobs=[ingest_job, training_job, annotations_job, drift_job, retention_job, erasure_job],
+        jobs=[ingest_job, training_job, annotations_job, drift_job, retention_job, erasure_job, redaction_quality_job],
         sensors=[new_recordings, completed_annotations, run_failures],
-        schedules=[retention_schedule, training_schedule, drift_schedule],
+        schedules=[retention_schedule, training_schedule, drift_schedule, redaction_quality_schedule],
         resources=build_resources(get_settings()),
     )

@@ -101,6 +101,10 @@ def run_demo(samples: Path | None = None, echo=print) -> dict[str, Any]:
             partition_key=date, instance=instance, raise_on_error=False, tags={"callforge/trigger": "demo"})
         if not res.success:
             failed.append(f"ingest_job[{date}]")
+    echo("redaction_quality_job ...")
+    res = defs.resolve_job_def("redaction_quality_job").execute_in_process(instance=instance, raise_on_error=False)
+    if not res.success:
+        failed.append("redaction_quality_job")
     echo("training_job (gated) ...")
     res = defs.resolve_job_def("training_job").execute_in_process(instance=instance, raise_on_error=False,
                                                                   tags={"callforge/training": "true"})
@@ -151,6 +155,7 @@ def summarize(settings: Any, ledger: Any, dates: list[str]) -> dict[str, Any]:
         "quarantined": [{"call_id": q["call_id"], "stage": q["stage"], "reason": q["reason"]} for q in quarantine],
         "pii_spans_redacted": sum(1 for s in spans if s["asset"] == "silver/redacted_transcripts"),
         "pii_spans_by_type": dict(Counter(s["entity_type"] for s in spans if s["asset"] == "silver/redacted_transcripts")),
+        "redaction_quality": _redaction_quality(store),
         "embeddings_written": embeddings,
         "dataset_rows": dataset_rows,
         "adapter_versions": versions,
@@ -164,6 +169,25 @@ def summarize(settings: Any, ledger: Any, dates: list[str]) -> dict[str, Any]:
     }
 
 
+def _redaction_quality(store: Any) -> dict[str, Any] | None:
+    from pipeline.domain.keys import redaction_quality_key
+
+    key = redaction_quality_key("latest")
+    if not store.exists(key):
+        return None
+    rep = store.get_json(key)
+    return {name: {m: sc[m] for m in ("span_recall", "precision", "char_recall_critical")}
+            for name, sc in rep["sets"].items()} | {"targets_met": rep["passed"]}
+
+
+def _quality_line(q: dict[str, Any] | None) -> str:
+    if not q:
+        return "-"
+    sets = ", ".join(f"{n} recall {v['span_recall']} precision {v['precision']}"
+                     for n, v in q.items() if isinstance(v, dict))
+    return f"{sets}; targets met: {q['targets_met']}"
+
+
 def format_summary(s: dict[str, Any]) -> str:
     lines = [
         "callforge demo — summary",
@@ -175,6 +199,7 @@ def format_summary(s: dict[str, Any]) -> str:
     lines += [f"    - {q['call_id']}: {q['stage']} / {q['reason']}" for q in s["quarantined"]]
     lines += [
         f"  PII spans redacted    {s['pii_spans_redacted']} {s['pii_spans_by_type']}",
+        f"  redaction quality     {_quality_line(s.get('redaction_quality'))}",
         f"  embeddings written    {s['embeddings_written']} chunks",
         f"  dataset rows          {s['dataset_rows']}",
         f"  adapter versions      {', '.join(s['adapter_versions']) or '-'} (champion: {s['champion_adapter'] or '-'})",

@@ -40,6 +40,10 @@ training_job = dg.define_asset_job(
 
 annotations_job = dg.define_asset_job("annotations_job", selection=dg.AssetSelection.assets(["bronze", "annotations"]))
 
+redaction_quality_job = dg.define_asset_job(
+    "redaction_quality_job", selection=dg.AssetSelection.assets(["silver", "redaction_quality_report"]),
+    description="Score the redaction engine on the labelled PII sets; summarise production spans.")
+
 drift_job = dg.define_asset_job("drift_job", selection=dg.AssetSelection.assets(["gold", "drift_reports"]),
                                 description="Monthly embedding and analytics drift report.")
 

@@ -55,6 +55,7 @@ class Settings:
     landing_dir: Path
     tenants: dict[str, TenantSettings]
     raw: dict[str, Any] = field(default_factory=dict)
+    root: Path = field(default_factory=Path.cwd)  # relative paths in the settings resolve here
 
     # ---- embedded-profile locations -------------------------------------------------
     @property
@@ -119,6 +120,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         landing_dir=Path(env.get("CALLFORGE_LANDING", home / "landing")).resolve(),
         tenants=tenants,
         raw=raw,
+        root=path.resolve().parent,
     )
 
 

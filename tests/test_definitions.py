@@ -15,6 +15,7 @@ EXPECTED_ASSETS = {
     ("silver", "redacted_transcripts"): "silver",
     ("silver", "redacted_audio"): "silver",
     ("silver", "redacted_events"): "silver",
+    ("silver", "redaction_quality_report"): "silver",
     ("gold", "conversation_analytics"): "gold",
     ("gold", "transcript_embeddings"): "gold",
     ("gold", "annotation_queue"): "gold",
@@ -74,7 +75,8 @@ def test_sensors_schedules_jobs(defs):
     sensors = {s.name for s in defs.sensors}
     assert {"new_recordings", "completed_annotations", "run_failures"} <= sensors
     schedules = {s.name: defs.resolve_schedule_def(s.name) for s in defs.schedules}
-    assert set(schedules) == {"nightly_retention", "nightly_training", "monthly_drift"}
+    assert set(schedules) == {"nightly_retention", "nightly_training", "monthly_drift", "weekly_redaction_quality"}
+    assert schedules["weekly_redaction_quality"].job_name == "redaction_quality_job"
     assert schedules["nightly_retention"].job_name == "retention_job"
     assert schedules["nightly_training"].job_name == "training_job"
     assert schedules["monthly_drift"].job_name == "drift_job"

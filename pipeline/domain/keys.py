@@ -95,3 +95,8 @@ def eval_report_key(version: str) -> str:
 
 def drift_report_key(month: str) -> str:
     return f"gold/drift_reports/{month}.json"
+
+
+def redaction_quality_key(stamp: str) -> str:
+    """A redaction quality report; ``stamp`` is a UTC timestamp or ``latest``."""
+    return f"silver/redaction_quality_report/{stamp}.json"

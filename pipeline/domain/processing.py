@@ -28,7 +28,7 @@ from pipeline.domain.redaction import Redactor, pii_time_spans, redact_transcrip
 from pipeline.domain.storage import ObjectStore
 
 TRANSCRIBE_VERSION = "1"
-REDACT_VERSION = "1"
+REDACT_VERSION = "2"
 REDACT_AUDIO_VERSION = "1"
 REDACT_EVENTS_VERSION = "1"
 

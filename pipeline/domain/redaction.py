@@ -19,7 +19,6 @@ Third-party imports (presidio, spaCy) are lazy: importing this module is cheap.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import hashlib
 import hmac
@@ -92,7 +91,19 @@ _CTX_ACCOUNT = {"account", "order", "member", "membership", "policy", "reference
                 "license", "licence", "subscriber", "loan", "contract", "transaction", "iban",
                 "ref", "acct", "voucher", "certificate", "badge", "employee", "student"}
 _CTX_ZIP = {"zip", "postal", "postcode", "zipcode"}
-_CTX_DOB = {"born", "birth", "dob", "birthday", "birthdate"}
+_CTX_DOB = {"born", "birth", "dob", "birthday", "birthdate", "birthday's", "bday"}
+# a date after one of these (and no birth word) is a due/billing/visit date, not a DOB
+_NOT_BIRTH = {"due", "billing", "bill", "payment", "paid", "pay", "statement", "appointment",
+              "renewal", "renews", "expires", "expiry", "expiration", "scheduled", "installed",
+              "installation", "called", "delivered", "delivery", "shipped", "next",
+              "effective", "starting", "until", "ended", "started", "opened", "closed", "charged",
+              "promo", "promotion", "deadline", "cancelled", "canceled", "visit", "booked",
+              "arrive", "arrives", "arriving", "refund", "refunded", "posted", "ordered"}
+# "the one ending in ...", "last four are ...": four digits of a card
+_ENDING_CUES = {"ending", "ends"}
+# a short run after these is a time ("call me back at three thirty"), not a phone
+_TIME_PREPS = {"at", "around", "by", "until", "before", "after", "about", "till"}
+_TOLL_FREE = {"800", "1800", "888", "877", "866", "855", "844", "833"}
 _CTX_CLASSES: list[tuple[set[str], str]] = [
     (_CTX_CARD, "CARD"), (_CTX_SSN, "SSN"), (_CTX_ZIP, "ZIP"), (_CTX_DOB, "DATE_OF_BIRTH"),
     (_CTX_ACCOUNT, "ACCOUNT"), (_CTX_PHONE, "PHONE"),
@@ -133,7 +144,10 @@ US_STATE_ABBR = {
     "VA", "WA", "WV", "WI", "WY", "DC",
 }
 _TLDS = {"com", "net", "org", "edu", "gov", "io", "co", "us", "uk", "ca", "info", "biz", "me",
-         "ai", "de", "fr", "au", "nl", "ie", "nz", "mil", "tv", "app", "dev", "email"}
+         "ai", "de", "fr", "au", "nl", "ie", "nz", "mil", "tv", "app", "dev", "email", "fm", "se",
+         "no", "dk", "fi", "es", "it", "pt", "pl", "be", "ch", "jp", "br", "mx", "za", "sg",
+         "hk", "il", "gr", "cz", "ro", "ar", "cl", "ph", "ng", "ke", "pk", "xyz", "online", "live"}
+_FILLERS = {"um", "uh", "er", "erm", "ah", "hmm", "like"}
 _EMAIL_CONNECT_WORDS = {"underscore": "_", "dot": ".", "period": ".", "dash": "-",
                         "hyphen": "-", "plus": "+"}
 _EMAIL_CONNECT_PUNCT = {".", "_", "-", "+"}
@@ -259,6 +273,17 @@ def detect_numbers(text: str) -> list[PiiSpan]:
             continue
         n = run.n_digits
         cls, said_number = _context_class(toks, run.first)
+        before = _words_before(toks, run.first, 6)
+        if _WRITTEN_DATE_RE.fullmatch(text[run.start:run.end]):
+            continue  # a written date: detect_dates decides whether it is a birth date
+        if n == 4 and cls in (None, "PHONE", "CARD") and (
+                any(w in _ENDING_CUES for w in before[:3]) or _said_last_four(before)):
+            cls = "CARD"
+        elif cls == "CARD" and n < 12 and not any(w in _CTX_CARD - {"credit", "debit"} for w in before):
+            cls = None  # "a credit of twelve fifty" is money, not card digits
+        if cls == "PHONE" and n < 7 and (
+                run.digits in _TOLL_FREE or (before[:1] and before[0] in _TIME_PREPS)):
+            continue  # "dial the one eight hundred number", "call me back at three thirty"
         etype: str | None = None
         score = 0.0
         if cls == "CARD" and n >= 12:
@@ -306,6 +331,12 @@ def detect_numbers(text: str) -> list[PiiSpan]:
     return out
 
 
+def _said_last_four(before: Sequence[str]) -> bool:
+    """"last four (digits) are ..." among the words before a run (nearest first)."""
+    ws = list(before)
+    return any(ws[k] in ("four", "4") and ws[k + 1] == "last" for k in range(len(ws) - 1))
+
+
 def _extend_letters(toks: Sequence[Token], first: int, last: int, p: _Parse) -> tuple[int, int]:
     """Grow an ACCOUNT run over adjacent single letters and further digit runs."""
     j = first - 1
@@ -344,10 +375,18 @@ def detect_emails(text: str) -> list[PiiSpan]:
             continue
         # domain: label (dot label)+ ending in a TLD
         j = i + 1
+        while j < n and (toks[j].text == "," or toks[j].lower in _FILLERS):
+            j += 1  # "raj dot patel at, um, company mail dot com"
         if j >= n or toks[j].kind == "punct":
             continue
         last_label = j
         k = j + 1
+        # a spoken first label may be two or three words: "northwind logistics dot com"
+        while (k < n and k - j < 3 and _domain_word(toks[k]) and k + 1 < n and toks[k + 1].lower in ("dot", "period")
+               or k < n and k - j < 2 and _domain_word(toks[k]) and k + 2 < n and _domain_word(toks[k + 1])
+               and toks[k + 2].lower in ("dot", "period")):
+            last_label = k
+            k += 1
         dots = 0
         while k + 1 < n:
             sep_tok = toks[k]
@@ -380,6 +419,14 @@ def detect_emails(text: str) -> list[PiiSpan]:
         out.append(PiiSpan(toks[start_idx].start, toks[last_label].end, "EMAIL", 0.95))
     return out
 
+
+def _domain_word(t: Token) -> bool:
+    """A word that can continue a spoken domain label ("company mail", "blue river")."""
+    return t.kind == "word" and t.lower not in _EMAIL_CONNECT_WORDS and t.lower not in _DOMAIN_WORD_STOP
+
+
+_DOMAIN_WORD_STOP = {"and", "or", "the", "is", "to", "for", "on", "in", "with", "it's", "at", "but",
+                     "my", "your", "a", "an", "of", "that", "this", "so", "then", "um", "uh"}
 
 _DOMAIN_STOP = {"the", "a", "an", "my", "your", "our", "their", "his", "her", "least", "all",
                 "once", "first", "last", "home", "work", "night", "noon", "that", "this", "it"}
@@ -512,7 +559,10 @@ def detect_dates(text: str) -> list[PiiSpan]:
     for i, t in enumerate(toks):
         if t.kind != "word" or t.lower not in MONTHS:
             continue
-        dob_ctx = any(w in _CTX_DOB for w in _words_before(toks, i, 8))
+        before = _words_before(toks, i, 8)
+        dob_ctx = any(w in _CTX_DOB for w in before)
+        if not dob_ctx and any(w in _NOT_BIRTH for w in before[:6]):
+            continue  # "your payment is due on the fifth of june twenty twenty five"
         # A: [the] DAY [of] MONTH [,] YEAR
         j = i - 1
         if j >= 0 and toks[j].lower == "of":
@@ -532,12 +582,23 @@ def detect_dates(text: str) -> list[PiiSpan]:
             if yr is not None:
                 out.append(PiiSpan(toks[day_start].start, yr.end, "DATE_OF_BIRTH", 0.95 if dob_ctx else 0.85))
                 continue
-        # B: MONTH [the] DAY [,|of] YEAR
-        d = _day_after(toks, i + 1, p)
+        # B: MONTH[.] [the] DAY [,|of] YEAR
+        after = i + 2 if i + 1 < len(toks) and toks[i + 1].text == "." else i + 1
+        d = _day_after(toks, after, p)
         if d is not None:
-            yr = _year_run(p, text, d[1] + 1, dob_ctx)
+            # "march third eighty": an ordinal day makes a spoken two-digit year a year
+            ordinal_day = toks[d[1]].lower in ORDINALS or toks[d[1]].lower in ("st", "nd", "rd", "th")
+            yr = _year_run(p, text, d[1] + 1, dob_ctx or ordinal_day)
             if yr is not None:
                 out.append(PiiSpan(t.start, yr.end, "DATE_OF_BIRTH", 0.95 if dob_ctx else 0.85))
+                continue
+            if dob_ctx:  # "my birthday is december twenty fifth": no year, still a DOB
+                out.append(PiiSpan(t.start, toks[d[1]].end, "DATE_OF_BIRTH", 0.8))
+                continue
+        if dob_ctx and day_start is not None:  # "my birthday is the fourth of june"
+            out.append(PiiSpan(toks[day_start].start, t.end, "DATE_OF_BIRTH", 0.8))
+    # Written dates are always redacted: the residual-PII gate counts their digits, and an
+    # uncued "4/12/1987" is often the answer to "and your date of birth?" a turn earlier.
     for m in _WRITTEN_DATE_RE.finditer(text):
         out.append(PiiSpan(m.start(), m.end(), "DATE_OF_BIRTH", 0.85))
     return out
@@ -1068,6 +1129,7 @@ class Redactor:
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
         self.entities = list(entities) if entities is not None else list(ENTITY_TYPES)
+        self.spacy_model = spacy_model
         self.score_threshold = score_threshold
         self.operator = operator
         self._key = pseudonym_key
@@ -1109,6 +1171,15 @@ class Redactor:
             other._presidio_entities = sorted(
                 {e for e in self.engine.get_supported_entities("en") if _PRESIDIO_MAP.get(e, e) in wanted})
         return other
+
+    def describe(self) -> dict[str, Any]:
+        """What this engine is (no key material): model, threshold, operator, recognizers."""
+        from importlib.metadata import version
+
+        return {"spacy_model": self.spacy_model, "score_threshold": self.score_threshold,
+                "operator": self.operator, "entities": list(self.entities),
+                "recognizers": sorted(r.name for r in self.engine.registry.recognizers),
+                "presidio_analyzer": version("presidio-analyzer")}
 
     # ---------------------------------------------------------------- analysis
     def _post(self, text: str, results: Sequence[Any]) -> list[PiiSpan]:
@@ -1210,8 +1281,10 @@ _R_GLUE = {",", ".", "-", "/", "(", ")", "+", "…", ":", ";", "uh", "um", "er",
 _R_QUANTITY_RE = re.compile(r"\$?\b\d{1,3}(?:,\d{3})+(?:\.\d+)?\b|\$\d+(?:\.\d+)?")
 _R_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _R_SPOKEN_EMAIL_RE = re.compile(
-    r"\b([a-z0-9]+)(?:\s+(?:underscore|dot|dash|hyphen|period|_|\.|-)\s*[a-z0-9]+)*\s+at\s+"
-    r"[a-z0-9]+(?:\s+dot\s+[a-z0-9]+)*\s+dot\s+(?:%s)\b" % "|".join(sorted(_TLDS)), re.I)
+    r"\b([a-z0-9]+)(?:\s+(?:underscore|dot|dash|hyphen|period|_|\.|-)\s*[a-z0-9]+)*\s+at"
+    r"(?:\s*,?\s*(?:um|uh|er)\s*,?)?\s+"  # "at, um, company mail dot com"
+    r"(?!(?:the|a|an|my|your|our)\b)[a-z0-9]+(?:\s+(?!(?:and|or|the|to|dot|at)\b)[a-z0-9]+){0,2}"
+    r"(?:\s+dot\s+[a-z0-9]+)*\s+dot\s+(?:%s)\b" % "|".join(sorted(_TLDS)), re.I)
 _R_SHAPES = re.compile(r"\b\d{3}-\d{2}-\d{4}\b|\(\d{3}\)\s*\d{3}[-. ]\d{4}|\b\d{3}[-.]\d{3}[-.]\d{4}\b"
                        r"|\b(?:\d{4}[- ]){3}\d{4}\b")
 _R_NOT_LOCAL = {"website", "site", "online", "us", "web", "page", "portal", "app", "store",

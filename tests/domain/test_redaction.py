@@ -32,7 +32,7 @@ from pipeline.domain.redaction import (
 from pipeline.domain.spoken import find_number_runs, luhn_valid, normalise_heard, spoken_to_digits
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data" / "pii_spoken.jsonl"
+DATA = ROOT / "pipeline" / "domain" / "data" / "pii" / "spoken.jsonl"
 
 for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_k, "1")
