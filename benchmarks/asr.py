@@ -97,6 +97,7 @@ def main() -> None:
     ap.add_argument("--min-audio-seconds", type=float, default=600.0)
     ap.add_argument("--call-seconds", type=float, default=120.0)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--batch-size", type=int, default=4, help="clips of a call decoded together (1 = sequential)")
     ap.add_argument("--pack", action="store_true", help="pack all channels' speech into one stream (A/B)")
     ap.add_argument("--domain", action="store_true", help="bare domain path instead of the real assets")
     args = ap.parse_args()
@@ -140,7 +141,7 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
         jobs.append((cid, str(path), {0: "agent", 1: "customer"}))
         i += 1
 
-    config = AsrConfig(workers=args.workers, cpu_threads=1, pack_speech=args.pack)
+    config = AsrConfig(workers=args.workers, cpu_threads=1, pack_speech=args.pack, batch_size=args.batch_size)
     import resource
 
     def cpu_now() -> float:
@@ -154,7 +155,7 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
         wall, cpu = time.perf_counter() - t0, cpu_now() - c0
         path = "pipeline.domain.asr.transcribe_many"
     else:
-        results, wall, cpu = _through_asset(jobs, work, args.workers, args.pack, cpu_now)
+        results, wall, cpu = _through_asset(jobs, work, args.workers, args.pack, cpu_now, args.batch_size)
         path = "assets silver/transcripts (dagster materialize, multiprocess ASR workers)"
 
     failed = {
@@ -195,13 +196,15 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
         "cpu_threads": config.cpu_threads,
         "beam_size": config.beam_size,
         "pack_speech": config.pack_speech,
+        "batch_size": config.batch_size,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "path": path,
     }
     return out
 
 
-def _through_asset(jobs: list[tuple], work: Path, workers: int, pack: bool, cpu_now) -> tuple[dict, float, float]:
+def _through_asset(jobs: list[tuple], work: Path, workers: int, pack: bool, cpu_now,
+                   batch_size: int = 4) -> tuple[dict, float, float]:
     """Land every job as a call, ingest it, then time the silver/transcripts asset."""
     import shutil
 
@@ -235,7 +238,7 @@ def _through_asset(jobs: list[tuple], work: Path, workers: int, pack: bool, cpu_
         "landing": LandingZoneResource(root=str(work / "landing")),
         "object_store": ObjectStoreResource(backend="local", root=str(work / "objects")),
         "ledger": LedgerResource(url=f"sqlite:///{work / 'ledger.db'}"),
-        "asr": AsrResource(workers=workers, cpu_threads=1),
+        "asr": AsrResource(workers=workers, cpu_threads=1, batch_size=batch_size),
     }
     instance = dg.DagsterInstance.ephemeral()
     assert dg.materialize([recordings], partition_key=date, resources=resources, instance=instance).success

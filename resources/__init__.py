@@ -34,6 +34,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         model_path=asr_cfg.get("model_path"), device=asr_cfg.get("device", "cpu"),
         compute_type=asr_cfg.get("compute_type", "int8"), beam_size=int(asr_cfg.get("beam_size", 1)),
         cpu_threads=int(asr_cfg.get("cpu_threads", 1)), workers=settings.asr_workers,
+        batch_size=int(asr_cfg.get("batch_size", 4)),
     )
     pseudonym_key = dg.EnvVar("CALLFORGE_PSEUDONYM_KEY") if red_cfg.get("operator") == "pseudonym" else None
     redactor = RedactorResource(operator=red_cfg.get("operator", "placeholder"),

@@ -21,6 +21,7 @@ class AsrResource(dg.ConfigurableResource):
     beam_size: int = Field(default=1, description="Beam size (1 = greedy)")
     cpu_threads: int = Field(default=1, description="Threads per worker process")
     workers: int = Field(default=1, description="Worker processes (parallel calls/channels)")
+    batch_size: int = Field(default=4, description="Speech clips of a call decoded together (1 = sequential decoder)")
 
     def config(self) -> AsrConfig:
         return AsrConfig(
@@ -30,6 +31,7 @@ class AsrResource(dg.ConfigurableResource):
             beam_size=self.beam_size,
             cpu_threads=self.cpu_threads,
             workers=self.workers,
+            batch_size=self.batch_size,
         )
 
     def transcribe_many(

@@ -86,13 +86,22 @@ class AsrConfig:
     # which made the same call transcribe differently run to run (and reruns not
     # reproducible). Give e.g. (0.0, 0.2, 0.4) to re-enable the fallback.
     temperature: tuple[float, ...] = (0.0,)
+    # Batched decoding (with ``vad_filter``): each channel's VAD speech is cut into clips of
+    # at most ``clip_seconds`` (one channel per clip: speakers never share a window) and up
+    # to ``batch_size`` clips of a call are encoded and decoded together. 1 = faster-whisper's
+    # sequential decoder. See benchmarks/asr.py for the A/B.
+    batch_size: int = 4
+    clip_seconds: float = 29.0
+    without_timestamps: bool = True
 
     def __post_init__(self) -> None:
-        if self.beam_size < 1 or self.cpu_threads < 0 or self.workers < 1:
+        if not 1.0 <= self.clip_seconds <= 30.0:
+            raise ValueError(f"AsrConfig: clip_seconds must be in [1, 30], got {self.clip_seconds}")
+        if self.beam_size < 1 or self.cpu_threads < 0 or self.workers < 1 or self.batch_size < 1:
             raise ValueError(
                 f"AsrConfig: beam_size and workers must be >= 1 and cpu_threads >= 0, got "
                 f"beam_size={self.beam_size} cpu_threads={self.cpu_threads} "
-                f"workers={self.workers}"
+                f"workers={self.workers} batch_size={self.batch_size}"
             )
 
     def stamp(self) -> dict[str, Any]:
@@ -122,6 +131,39 @@ def resolve_model_path(config: AsrConfig) -> str:
 
 def _r(v: float | None, nd: int = 3) -> float | None:
     return None if v is None else round(float(v), nd)
+
+
+def _segment_dicts(segments: Iterable[Any], duration: float) -> list[dict[str, Any]]:
+    """faster-whisper segments (a generator: decoding happens here) -> plain dicts with
+    times clamped to ``[0, duration]``; empty segments and words dropped."""
+    out: list[dict[str, Any]] = []
+    for s in segments:
+        text = s.text.strip()
+        if not text:
+            continue
+        words = [
+            {
+                "word": w.word.strip(),
+                "start": _r(min(max(w.start, 0.0), duration)),
+                "end": _r(min(max(w.end, 0.0), duration)),
+                "probability": _r(w.probability, 4),
+            }
+            for w in (s.words or [])
+            if w.word.strip()
+        ]
+        out.append(
+            {
+                "start": _r(min(max(s.start, 0.0), duration)),
+                "end": _r(min(max(s.end, 0.0), duration)),
+                "text": text,
+                "avg_logprob": _r(s.avg_logprob, 4),
+                "no_speech_prob": _r(s.no_speech_prob, 4),
+                "compression_ratio": _r(s.compression_ratio, 4),
+                "temperature": s.temperature,
+                "words": words,
+            }
+        )
+    return out
 
 
 class AsrEngine:
@@ -190,33 +232,7 @@ class AsrEngine:
             condition_on_previous_text=c.condition_on_previous_text,
             temperature=list(c.temperature),
         )
-        out: list[dict[str, Any]] = []
-        for s in segments:  # generator: decoding happens here
-            text = s.text.strip()
-            if not text:
-                continue
-            words = [
-                {
-                    "word": w.word.strip(),
-                    "start": _r(min(max(w.start, 0.0), duration)),
-                    "end": _r(min(max(w.end, 0.0), duration)),
-                    "probability": _r(w.probability, 4),
-                }
-                for w in (s.words or [])
-                if w.word.strip()
-            ]
-            out.append(
-                {
-                    "start": _r(min(max(s.start, 0.0), duration)),
-                    "end": _r(min(max(s.end, 0.0), duration)),
-                    "text": text,
-                    "avg_logprob": _r(s.avg_logprob, 4),
-                    "no_speech_prob": _r(s.no_speech_prob, 4),
-                    "compression_ratio": _r(s.compression_ratio, 4),
-                    "temperature": s.temperature,
-                    "words": words,
-                }
-            )
+        out = _segment_dicts(segments, duration)
         meta = {
             "language": info.language,
             "language_probability": _r(info.language_probability, 4),
@@ -276,7 +292,10 @@ class AsrEngine:
         speaking = [not (c.vad_filter and m["speech_seconds"] == 0) for m in metrics]
         # (channel, segment dict in original time) for every channel that has speech
         found: list[tuple[int, dict[str, Any]]] = []
-        if c.vad_filter and c.pack_speech:
+        if c.vad_filter and c.batch_size > 1 and not c.pack_speech:
+            found, asr_info = self._transcribe_batched([ch if speaking[i] else None for i, ch in enumerate(chans)])
+            language = language or asr_info["language"]
+        elif c.vad_filter and c.pack_speech:
             chunks = _speech_chunks(metrics, info.duration)
             if chunks:
                 found, asr_info = self._transcribe_packed(chans, chunks)
@@ -327,6 +346,66 @@ class AsrEngine:
                 pass  # reference empty after normalisation: WER undefined, leave it out
         transcript.quality = quality
         return transcript
+
+    @property
+    def batched(self) -> Any:
+        """``faster_whisper.BatchedInferencePipeline`` over :attr:`model` (lazily)."""
+        if getattr(self, "_batched", None) is None:
+            from faster_whisper import BatchedInferencePipeline
+
+            self._batched = BatchedInferencePipeline(self.model)
+        return self._batched
+
+    def _transcribe_batched(
+        self, chans: list[np.ndarray | None]
+    ) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, Any]]:
+        """Batched decoding of a call: every channel's VAD speech is packed into clips of
+        at most ``clip_seconds`` (speech of ONE channel per clip, in time order, 0.2 s
+        apart), the clips of all channels are decoded ``batch_size`` at a time, and every
+        word is mapped back to its channel and original time. ``None`` channels are
+        skipped (no speech)."""
+        import numpy as np
+
+        c = self.config
+        gap = np.zeros(int(PACK_GAP_S * ASR_SAMPLE_RATE), np.float32)
+        parts: list[np.ndarray] = []
+        spans: list[tuple[float, float, int, float, float]] = []  # packed s/e, ch, orig s/e
+        clips: list[dict[str, float]] = []
+        pos = 0
+        for ch, audio in enumerate(chans):
+            if audio is None:
+                continue
+            for clip in _clip_groups(_vad_intervals(audio, c.clip_seconds), c.clip_seconds - 0.5, PACK_GAP_S):
+                clip_start = pos
+                for k, (s0, s1) in enumerate(clip):
+                    a = audio[s0:s1]
+                    if k:
+                        parts.append(gap)
+                        pos += gap.size
+                    parts.append(a)
+                    spans.append((pos / ASR_SAMPLE_RATE, (pos + a.size) / ASR_SAMPLE_RATE, ch,
+                                  s0 / ASR_SAMPLE_RATE, s1 / ASR_SAMPLE_RATE))
+                    pos += a.size
+                clips.append({"start": clip_start / ASR_SAMPLE_RATE, "end": pos / ASR_SAMPLE_RATE})
+        if not clips:
+            return [], {"language": c.language}
+        packed = np.concatenate(parts)
+        # faster-whisper keeps the last speech time across calls (a word-timing heuristic
+        # input): reset it so a call's timings never depend on the call before it.
+        self.batched.last_speech_timestamp = 0.0
+        segments, info = self.batched.transcribe(
+            packed,
+            language=c.language,
+            beam_size=c.beam_size,
+            word_timestamps=c.word_timestamps,
+            vad_filter=False,
+            clip_timestamps=clips,
+            batch_size=c.batch_size,
+            without_timestamps=c.without_timestamps,
+            temperature=c.temperature[0],
+        )
+        asr_segs = _segment_dicts(segments, packed.size / ASR_SAMPLE_RATE)
+        return _unpack_segments(asr_segs, spans, widen_edges=True), {"language": info.language}
 
     def _transcribe_packed(
         self, chans: list[np.ndarray], chunks: list[tuple[int, float, float]]
@@ -385,10 +464,46 @@ def _speech_chunks(
     return sorted(out, key=lambda c: (c[1], c[0]))
 
 
+def _vad_intervals(audio: np.ndarray, max_seconds: float) -> list[tuple[int, int]]:
+    """Silero VAD speech ``(start, end)`` sample intervals of one 16 kHz channel, none
+    longer than ``max_seconds`` (long speech is split at its longest pause, as
+    faster-whisper's batched pipeline does)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    opts = VadOptions(max_speech_duration_s=max_seconds - 0.5, min_silence_duration_ms=160)
+    return [(int(t["start"]), int(t["end"])) for t in get_speech_timestamps(audio, opts)]
+
+
+def _clip_groups(
+    intervals: list[tuple[int, int]], max_seconds: float, gap_s: float
+) -> list[list[tuple[int, int]]]:
+    """Consecutive intervals packed greedily into clips of at most ``max_seconds``
+    (counting ``gap_s`` between intervals); an interval is never split."""
+    limit = max_seconds * ASR_SAMPLE_RATE
+    gap = gap_s * ASR_SAMPLE_RATE
+    out: list[list[tuple[int, int]]] = []
+    size = 0.0
+    for s0, s1 in intervals:
+        n = s1 - s0
+        if out and size + gap + n <= limit:
+            out[-1].append((s0, s1))
+            size += gap + n
+        else:
+            out.append([(s0, s1)])
+            size = n
+    return out
+
+
 def _unpack_segments(
-    asr_segs: list[dict[str, Any]], spans: list[tuple[float, float, int, float, float]]
+    asr_segs: list[dict[str, Any]], spans: list[tuple[float, float, int, float, float]],
+    widen_edges: bool = False,
 ) -> list[tuple[int, dict[str, Any]]]:
-    """Split packed-stream segments at chunk boundaries and restore channel + time."""
+    """Split packed-stream segments at chunk boundaries and restore channel + time.
+
+    ``widen_edges``: the first word of every chunk starts no later than the chunk's VAD
+    onset and the last ends no earlier than its VAD offset. Whisper's word-timing
+    heuristics truncate long words after a pause ("four five three two" as one token
+    run), and a truncated PII word would stay audible in the redacted audio."""
     import bisect
 
     starts = [sp[0] for sp in spans]
@@ -428,7 +543,29 @@ def _unpack_segments(
                 words=ws,
             )
             out.append((spans[i][2], part))
+    if widen_edges:
+        _widen_chunk_edges(out, spans)
     return out
+
+
+def _widen_chunk_edges(
+    parts: list[tuple[int, dict[str, Any]]], spans: list[tuple[float, float, int, float, float]]
+) -> None:
+    """See ``_unpack_segments(widen_edges=True)``; edits the word dicts in place."""
+    for _, _, ch, o0, o1 in spans:
+        words = [w for c, sd in parts if c == ch for w in sd.get("words") or []
+                 if o0 <= w["start"] <= o1 and w["end"] <= o1]
+        if not words:
+            continue
+        first = min(words, key=lambda w: w["start"])
+        last = max(words, key=lambda w: w["end"])
+        first["start"] = round(min(first["start"], o0), 3)
+        last["end"] = round(max(last["end"], o1), 3)
+    for _, sd in parts:
+        ws = sd.get("words") or []
+        if ws:
+            sd["start"] = min(sd["start"], ws[0]["start"])
+            sd["end"] = max(sd["end"], ws[-1]["end"])
 
 
 @functools.lru_cache(maxsize=4)

@@ -307,3 +307,49 @@ def test_transcription_is_deterministic(engine: AsrEngine) -> None:
     second = engine.transcribe_call(path)
     assert [(s.speaker, s.text) for s in first.segments] == [(s.speaker, s.text) for s in second.segments]
     assert {s.speaker for s in first.segments} == {"agent", "customer"}
+
+
+def test_batched_matches_sequential_decoder(engine: AsrEngine, stereo_transcript: Transcript) -> None:
+    """batch_size=1 is faster-whisper's sequential decoder; the batched default must give the
+    same words per channel and word times within a few hundredths of a second."""
+    from dataclasses import replace
+
+    assert engine.config.batch_size > 1  # the default path is the batched one
+    seq = AsrEngine(replace(engine.config, batch_size=1))
+    seq._model = engine.model
+    t = seq.transcribe_call(STEREO)
+    for speaker in ("agent", "customer"):
+        assert wer_cer(_channel_text(t, speaker), _channel_text(stereo_transcript, speaker))["wer"] <= 0.1
+    a = [(w.word, w.start) for s in t.segments for w in s.words]
+    b = [(w.word, w.start) for s in stereo_transcript.segments for w in s.words]
+    deltas = [abs(x[1] - y[1]) for x, y in zip(a, b) if x[0] == y[0]]
+    assert deltas and sorted(deltas)[len(deltas) // 2] <= 0.05
+
+
+def test_batched_first_word_after_pause_starts_at_speech_onset(engine: AsrEngine) -> None:
+    """Regression: Whisper's word-timing heuristics cut the long first word after a pause
+    ("4532," spoken as four digits) to start ~0.9 s late, which would leave the start of a
+    card number audible in redacted audio. The first word must start at the VAD onset and
+    must not depend on the call transcribed before it."""
+    from pipeline.domain.asr import _vad_intervals
+    from pipeline.domain.audio import decode_call
+
+    path = Path(__file__).resolve().parents[2] / "samples" / "recordings" / "call_0002.wav"
+    _, chans = decode_call(path, 16000)
+    onset = _vad_intervals(chans[1], engine.config.clip_seconds)[0][0] / 16000
+    engine.transcribe_call(STEREO)  # another call first: no state may leak into the next
+    t = engine.transcribe_call(path)
+    first = min((w for s in t.segments if s.speaker == "customer" for w in s.words), key=lambda w: w.start)
+    assert first.start <= onset + 0.05
+
+
+def test_clip_groups_pack_one_channel_up_to_the_limit() -> None:
+    from pipeline.domain.asr import _clip_groups
+
+    sr = 16000
+    iv = [(0, 10 * sr), (12 * sr, 22 * sr), (25 * sr, 31 * sr), (40 * sr, 70 * sr)]
+    groups = _clip_groups(iv, max_seconds=28.5, gap_s=0.2)
+    assert groups == [[iv[0], iv[1], iv[2]], [iv[3]]]  # 10+0.2+10+0.2+6 = 26.4 s fits
+    assert _clip_groups([], 28.5, 0.2) == []
+    with pytest.raises(ValueError, match="clip_seconds"):
+        AsrConfig(clip_seconds=45)
