@@ -274,6 +274,10 @@ def detect_numbers(text: str) -> list[PiiSpan]:
         n = run.n_digits
         cls, said_number = _context_class(toks, run.first)
         before = _words_before(toks, run.first, 6)
+        if cls is None and "area" in before[:4] and "code" in before[:3]:
+            cls = "PHONE"  # "area code is seven one eight and then ..."
+        if cls is None and n in (5, 9) and _after_address(toks, run.first):
+            cls = "ZIP"  # "..., bellevue washington, nine eight oh oh six"
         if _WRITTEN_DATE_RE.fullmatch(text[run.start:run.end]):
             continue  # a written date: detect_dates decides whether it is a birth date
         if n == 4 and cls in (None, "PHONE", "CARD") and (
@@ -329,6 +333,23 @@ def detect_numbers(text: str) -> list[PiiSpan]:
             end += 1
         out.append(PiiSpan(start, end, etype, score))
     return out
+
+
+def _after_address(toks: Sequence[Token], first: int) -> bool:
+    """A run right after a US state name, or after a street address earlier in the
+    utterance (street suffix, "p o box") and a comma: the position of a ZIP code."""
+    j = first - 1
+    while j >= 0 and toks[j].kind == "punct":
+        j -= 1
+    if j < 0:
+        return False
+    for width in (3, 2, 1):  # a state name ending right before the run
+        k = j - width + 1
+        if k >= 0 and _match_state(toks, k) == j:
+            return True
+    words = _words_before(toks, first, 12)
+    return toks[first - 1].text == "," and any(w in _STREET_STRONG or w in _STREET_WEAK or w == "box"
+                                               for w in words)
 
 
 def _said_last_four(before: Sequence[str]) -> bool:
@@ -1265,9 +1286,15 @@ def _plausible_ner_person(s: str) -> bool:
     words = [w.lower() for w in re.findall(r"[A-Za-z']+", s)]
     if not words or any(ch.isdigit() for ch in s):
         return False
-    if all(w in _COMMON or w in NUMBER_WORDS or w in MONTHS or w in _EMAIL_STOP for w in words):
+    if all(w in _COMMON or w in NUMBER_WORDS or w in MONTHS or w in _EMAIL_STOP or w in _ACRONYMS
+           or w in _NOT_NAMES for w in words):
         return False
     return True
+
+
+# words spaCy's small model tags PERSON in lower-case call speech ("i'm rarely home")
+_NOT_NAMES = {"home", "rarely", "first", "last", "daytime", "evening", "surname", "weekend",
+              "weekday", "landline", "cell", "mobile", "voicemail", "online", "offline"}
 
 
 # ============================================================== residual gate
