@@ -760,7 +760,8 @@ def transcribe_many(
     imported)``. ``workers`` (default ``config.workers``) processes each build ONE engine
     (spawn context, so it is safe under any start method); ``workers=1`` runs in this
     process with the cached :func:`get_engine`. A failing call is reported as its
-    exception and the batch goes on; if a worker process dies (e.g. a native crash), the
+    exception and the batch goes on; with several workers the longest files start first.
+    If a worker process dies (e.g. a native crash), the
     calls it may have been running are retried one at a time so that only the culprit
     is reported (``RuntimeError``). ``on_progress(done, total)`` is called after each
     result. A bad model path raises before any call is attempted.
@@ -788,8 +789,18 @@ def transcribe_many(
         for job in todo:
             yield _emit(_run_job(engine, job))
         return
+    # longest first (file size as the proxy): a long call started last would leave the
+    # other workers idle at the end of the batch
+    todo.sort(key=_job_size, reverse=True)
     for res in _pool_run(todo, cfg, min(n, total)):
         yield _emit(res)
+
+
+def _job_size(job: Job) -> int:
+    try:
+        return os.path.getsize(_unpack(job)[1])
+    except OSError:
+        return 0  # missing/unreadable: it fails fast wherever it runs
 
 
 def _pool_run(todo: list[Job], cfg: AsrConfig, n: int) -> Iterator[Result]:
