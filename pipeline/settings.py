@@ -86,7 +86,9 @@ class Settings:
         env = os.environ.get("CALLFORGE_ASR_WORKERS")
         if env:
             return max(1, int(env))
-        return int(self.section("asr").get("workers") or (os.cpu_count() or 1))
+        from pipeline.domain.asr import default_workers
+
+        return int(self.section("asr").get("workers") or default_workers())
 
 
 def _tenant_settings(base: TenantSettings, d: dict[str, Any]) -> TenantSettings:

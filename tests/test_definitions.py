@@ -109,3 +109,20 @@ def test_production_profile_uses_envvars_for_secrets(monkeypatch, tmp_path):
     dumped = repr(res)
     for secret_env in ("AWS_SECRET_ACCESS_KEY", "CALLFORGE_LEDGER_URL", "CALLFORGE_WEAVIATE_API_KEY", "LABEL_STUDIO_API_KEY"):
         assert secret_env in dumped
+
+
+def test_asr_workers_default_env_and_settings(tmp_path, monkeypatch):
+    """One ASR process per core plus one by default; CALLFORGE_ASR_WORKERS and
+    asr.workers in the settings file override it."""
+    import os
+
+    from pipeline.settings import load_settings
+
+    monkeypatch.delenv("CALLFORGE_ASR_WORKERS", raising=False)
+    cfg = tmp_path / "none.yaml"
+    cfg.write_text("asr: {}\n")
+    assert load_settings({"CALLFORGE_SETTINGS": str(cfg)}).asr_workers == (os.cpu_count() or 1) + 1
+    cfg.write_text("asr: {workers: 5}\n")
+    assert load_settings({"CALLFORGE_SETTINGS": str(cfg)}).asr_workers == 5
+    monkeypatch.setenv("CALLFORGE_ASR_WORKERS", "2")
+    assert load_settings({"CALLFORGE_SETTINGS": str(cfg)}).asr_workers == 2
