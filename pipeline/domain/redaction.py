@@ -332,6 +332,49 @@ def detect_numbers(text: str) -> list[PiiSpan]:
         if end < len(text) and text[end:end + 1] == ")":
             end += 1
         out.append(PiiSpan(start, end, etype, score))
+    return _bridge_corrections(text, p.runs, out)
+
+
+# what a speaker says between a wrong digit group and its correction
+_CORRECTION_RE = re.compile(
+    r"^[\s.,…;:!-]*(?:(?:sorry|no|wait|i mean|actually|uh|um|er|correction|my bad|scratch that|"
+    r"or rather|oops|hang on|let me|start again|again)[\s.,…;:!-]*)+$", re.I)
+_BRIDGE_TYPES = ("PHONE", "CARD", "SSN", "ACCOUNT")
+
+
+def _bridge_corrections(text: str, runs: Sequence[NumberRun], spans: list[PiiSpan]) -> list[PiiSpan]:
+    """Self-corrections inside a number ("four four four, no wait, four four five", "one
+    seven... sorry, one six seven three"): a digit group on the other side of a
+    correction phrase from a PHONE/CARD/SSN/ACCOUNT span takes that span's type, and the
+    whole stretch, correction included, becomes one span (typed by its higher-scoring
+    part when both sides were typed)."""
+    out = sorted(spans, key=lambda x: x.start)
+    changed = True
+    while changed:
+        changed = False
+        for run in runs:
+            if run.is_quantity or any(sp.start < run.end and run.start < sp.end and
+                                      sp.start <= run.start and run.end <= sp.end for sp in out):
+                continue
+            for k, sp in enumerate(out):
+                if sp.entity_type not in _BRIDGE_TYPES:
+                    continue
+                if sp.end <= run.start and _CORRECTION_RE.match(text[sp.end:run.start]):
+                    out[k] = PiiSpan(sp.start, run.end, sp.entity_type, sp.score)
+                elif run.end <= sp.start and _CORRECTION_RE.match(text[run.end:sp.start]):
+                    out[k] = PiiSpan(run.start, sp.end, sp.entity_type, sp.score)
+                else:
+                    continue
+                changed = True
+                break
+        for k in range(len(out) - 1):  # two typed groups around a correction: one span
+            a, b = out[k], out[k + 1]
+            if (a.entity_type in _BRIDGE_TYPES and b.entity_type in _BRIDGE_TYPES and a.end <= b.start
+                    and _CORRECTION_RE.match(text[a.end:b.start])):
+                best = max((a, b), key=lambda x: x.score)
+                out[k:k + 2] = [PiiSpan(a.start, b.end, best.entity_type, max(a.score, b.score))]
+                changed = True
+                break
     return out
 
 
