@@ -788,6 +788,65 @@ def detect_addresses(text: str) -> list[PiiSpan]:
     return out
 
 
+# ------------------------------------------------------------ written (international)
+_WA_WORD = r"[^\W\d_][\w'’.-]*"  # a word starting with a letter (any script)
+_WA_CAP = r"[^\W\d_a-zà-ÿ][\w'’.-]*"  # a capitalised word (any script)
+_WA_NUM = r"\d{1,5}[A-Za-z]?"
+_WA_SUFFIXES = ("straat|strasse|straße|gasse|weg|laan|plein|gracht|allee|platz|ring|utca|útja|ulica|vej|"
+                "gade|gatan|gata|katu|tie|vägen|väg|stræde|steeg|kade|dreef|singel|damm|ufer|markt|gürtel|rkp")
+_WA_PREFIXES = ("Rue|Avenue|Av\\.|Avda\\.?|Avenida|Boulevard|Bd\\.?|Via|Viale|Piazza|Calle|Rua|Praça|Plaza|"
+                "Carrer|Paseo|Camino|Ulica|ul\\.|Chemin|Allée|Quai|Strada|Largo|Travessa|Rambla|Corso|Vicolo|"
+                "Plac|Aleja|Náměstí|Πλατεία|Οδός")
+_WA_US_SUFFIX = ("Street|St\\.?|Road|Rd\\.?|Avenue|Ave\\.?|Boulevard|Blvd\\.?|Lane|Ln\\.?|Drive|Dr\\.?|Court|"
+                 "Ct\\.?|Place|Pl\\.?|Way|Terrace|Crescent|Close|Square|Parade|Highway|Hwy|Parkway|Pkwy|Circle|"
+                 "Trail|Row|Mews|Grove|Gardens|Hill")
+_WA_STREET = re.compile(
+    # "48 107 Rue Abdelaziz Thâalbi", "Via della Spiga 12"
+    rf"(?:\b{_WA_NUM}\s+(?:{_WA_NUM}\s+)?)?\b(?:{_WA_PREFIXES})\s+"
+    rf"(?:(?:de|del|da|do|dos|das|des|du|della|di|la|le|las|los|l['’])\s+)*{_WA_CAP}(?:\s+{_WA_CAP}){{0,3}}"
+    rf"(?:,?\s+{_WA_NUM}\b)?"
+    # "98 árpád fejedelem útja 45.", "Nassaustraat 123", "Weblinger Gürtel 92"
+    rf"|\b{_WA_NUM}\s+(?:{_WA_NUM}\s+)?(?:{_WA_WORD}\s+){{0,2}}(?:{_WA_WORD})?(?i:{_WA_SUFFIXES})\b\.?"
+    rf"(?:\s+{_WA_NUM}\b\.?)?"
+    rf"|\b(?:{_WA_CAP}\s+){{0,2}}(?:{_WA_WORD})?(?i:{_WA_SUFFIXES})\b\.?\s+{_WA_NUM}\b\.?"
+    # "74 106 Kate Edger Place"
+    rf"|\b{_WA_NUM}\s+(?:{_WA_NUM}\s+)?{_WA_CAP}(?:\s+{_WA_CAP}){{0,3}}\s+(?:{_WA_US_SUFFIX})\b"
+    # "11 Školní 939" ending a line (an address block follows)
+    rf"|(?:\b{_WA_NUM}\s+)?\b{_WA_CAP}(?:\s+{_WA_CAP}){{0,2}}\s+{_WA_NUM}\b(?=[ \t]*(?:\n|,\s*(?:Apt|Suite|Unit|Flat)))")
+_WA_UNIT = re.compile(r"\s*(?:,\s*)?(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|Floor)\s*#?\s*\w{1,5}\b", re.I)
+_WA_BREAK = re.compile(r"[ \t]*(?:,[ \t]*)?(?:\n[ \t]*)+|[ \t]*,[ \t]*")
+_WA_PART = re.compile(r"[^\n,]*")
+# a block part: a few words (city, region, country) and at most a postcode
+_WA_PART_OK = re.compile(r"^[\s,]*(?:[^\W\d_][\w'’.-]*(?:[\s,]+[^\W\d_][\w'’.-]*){0,4})?[\s,]*(?:\d{1,6})?[\s,.]*$")
+_WA_PART_STOP = re.compile(r"@|\d{6,}|\d{3}[-. ]\d{3}|\b(?:office|fax|mobile|tel|phone|and|for|this|card|with|is|was)\b",
+                           re.I)
+
+
+def detect_written_addresses(text: str) -> list[PiiSpan]:
+    """Written street addresses in international formats — "Nassaustraat 123",
+    "48 Rue Descartes", "98 árpád fejedelem útja 45.", "Školní 939" before a line break —
+    and the address block that follows on the next lines or after commas (unit, city,
+    region, country, postcode). For free text in event payloads and notes; call speech is
+    covered by :func:`detect_addresses`."""
+    out = []
+    for m in _WA_STREET.finditer(text):
+        start, end = m.start(), m.end()
+        while True:
+            unit = _WA_UNIT.match(text, end)
+            if unit:
+                end = unit.end()
+                continue
+            brk = _WA_BREAK.match(text, end)
+            if not brk:
+                break
+            part = _WA_PART.match(text, brk.end()).group(0)
+            if not part.strip() or _WA_PART_STOP.search(part) or not _WA_PART_OK.match(part):
+                break
+            end = brk.end() + len(part.rstrip())
+        out.append(PiiSpan(start, end, "ADDRESS", 0.7))
+    return out
+
+
 _ADDR_TRIGGERS: list[tuple[str, ...]] = [
     ("address",), ("addresses",), ("lives", "at"), ("live", "at"), ("lived", "at"), ("lived", "in"),
     ("live", "in"), ("located", "at"), ("return", "to"), ("ship", "to"), ("ship", "it", "to"),
@@ -1131,13 +1190,14 @@ def _build_recognizers(nlp_engine: Any) -> list[Any]:
             return to_results(detect_dates(text), entities)
 
     class UsAddressRecognizer(EntityRecognizer):
-        """US street addresses, P.O. boxes and the zip after a state."""
+        """US street addresses, P.O. boxes and the zip after a state; written
+        international addresses and address blocks."""
 
         def load(self) -> None:  # noqa: D102
             pass
 
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:  # noqa: D102
-            return to_results(detect_addresses(text), entities)
+            return to_results(detect_addresses(text) + detect_written_addresses(text), entities)
 
     class ContextNameRecognizer(EntityRecognizer):
         """Names after "my name is"/"this is"/"mister" and spelled-out letters."""

@@ -612,3 +612,29 @@ def test_importing_the_domain_module_loads_no_heavy_library() -> None:
             "print(sorted(m for m in ('presidio_analyzer', 'spacy', 'dagster') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("The bus station is on Ziegelgasse 26", ["Ziegelgasse 26"]),
+    ("48 107 Rue Abdelaziz Thâalbi\nApt. 018\nEl Akarit\nDenmark 15838",
+     ["48 107 Rue Abdelaziz Thâalbi\nApt. 018\nEl Akarit\nDenmark 15838"]),
+    ("kristin\n\n98 árpád fejedelem útja 45.\n apt. 614\n pomáz", ["98 árpád fejedelem útja 45.\n apt. 614\n pomáz"]),
+    ("Tiffany\n74 106 Kate Edger Place, BINSTED, Vatican City\n69 987 88 37 office",
+     ["74 106 Kate Edger Place, BINSTED, Vatican City"]),
+])
+def test_written_international_addresses_and_blocks(text: str, expected: list[str]) -> None:
+    from pipeline.domain.redaction import detect_written_addresses
+
+    assert [text[s.start:s.end] for s in detect_written_addresses(text)] == expected
+
+
+@pytest.mark.parametrize("text", [
+    "During microprocessor designs fostering growth",  # "ring" inside words is no street
+    "the bus leaves at 26 past",
+    "we went to the Denver store, not Boulder",
+    "press two for billing, three for support",
+])
+def test_written_address_negatives(text: str) -> None:
+    from pipeline.domain.redaction import detect_written_addresses
+
+    assert detect_written_addresses(text) == []
