@@ -278,6 +278,9 @@ def detect_numbers(text: str) -> list[PiiSpan]:
             cls = "PHONE"  # "area code is seven one eight and then ..."
         if cls is None and n in (5, 9) and _after_address(toks, run.first):
             cls = "ZIP"  # "..., bellevue washington, nine eight oh oh six"
+        if cls in (None, "PHONE", "ACCOUNT") and 8 <= n <= 15 and run.first > 0 and (
+                toks[run.first - 1].lower == "plus" or toks[run.first - 1].text == "+"):
+            cls = "PHONE"  # "plus four four seven seven double oh ...": an international number
         if _WRITTEN_DATE_RE.fullmatch(text[run.start:run.end]):
             continue  # a written date: detect_dates decides whether it is a birth date
         if n == 4 and cls in (None, "PHONE", "CARD") and (
@@ -304,7 +307,7 @@ def detect_numbers(text: str) -> list[PiiSpan]:
             etype, score = "ACCOUNT", 0.85
         elif cls == "ACCOUNT" and n >= 1:
             f, l = _extend_letters(toks, run.first, run.last, p)
-            chars = sum(1 for t in toks[f:l + 1] if t.kind == "word" and len(t.text) == 1 and t.lower not in UNITS)
+            chars = sum(1 for t in toks[f:l + 1] if _letter_token(t) and t.lower not in UNITS)
             chars += sum(r.n_digits for r in p.runs if f <= r.first <= l)
             if chars >= 4:
                 etype, score = "ACCOUNT", 0.8
@@ -329,6 +332,20 @@ def detect_numbers(text: str) -> list[PiiSpan]:
             start, end = toks[first].start, toks[last].end
         if first > 0 and toks[first - 1].text in ("(", "+") and toks[first - 1].end == start:
             start = toks[first - 1].start
+        if etype == "PHONE" and first > 0 and toks[first - 1].lower == "plus":
+            start = toks[first - 1].start
+        if etype == "PHONE":  # "..., extension four four two" / "ext. 442" / "x442"
+            k = last + 1
+            while k < len(toks) and toks[k].text in (",", "."):
+                k += 1
+            if k < len(toks) and toks[k].lower in ("extension", "ext", "x"):
+                k += 1
+                while k < len(toks) and toks[k].text in (".", ":"):
+                    k += 1
+                ext = p.run_at.get(k)
+                if ext is not None and ext.n_digits <= 6:
+                    last = ext.last
+                    end = ext.end
         if end < len(text) and text[end:end + 1] == ")":
             end += 1
         out.append(PiiSpan(start, end, etype, score))
@@ -401,12 +418,24 @@ def _said_last_four(before: Sequence[str]) -> bool:
     return any(ws[k] in ("four", "4") and ws[k + 1] == "last" for k in range(len(ws) - 1))
 
 
+# NATO spelling alphabet: "alpha bravo seven seven two" is an id with two letters
+NATO = {"alpha", "alfa", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+        "juliet", "juliett", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo",
+        "sierra", "tango", "uniform", "victor", "whiskey", "whisky", "xray", "x-ray", "yankee", "zulu"}
+
+
+def _letter_token(t: Token, nato: bool = True) -> bool:
+    """A single spoken/written letter ("b", "B") or, with ``nato``, a NATO word."""
+    return t.kind == "word" and (len(t.text) == 1 or (nato and t.lower in NATO))
+
+
 def _extend_letters(toks: Sequence[Token], first: int, last: int, p: _Parse) -> tuple[int, int]:
-    """Grow an ACCOUNT run over adjacent single letters and further digit runs."""
+    """Grow an ACCOUNT run over adjacent single letters (or NATO words: "kilo lima four
+    nine two echo") and further digit runs."""
     j = first - 1
     while j >= 0:
         t = toks[j]
-        if t.kind == "word" and len(t.text) == 1 and t.lower not in ("i",):
+        if _letter_token(t) and t.lower not in ("i",):
             first = j
             j -= 1
         elif t.kind == "punct" and t.text in ("-", ","):
@@ -416,7 +445,7 @@ def _extend_letters(toks: Sequence[Token], first: int, last: int, p: _Parse) -> 
     j = last + 1
     while j < len(toks):
         t = toks[j]
-        if t.kind == "word" and len(t.text) == 1 and t.lower not in ("i", "a"):
+        if _letter_token(t) and t.lower not in ("i", "a"):
             last = j
             j += 1
         elif j in p.run_at:
@@ -439,6 +468,8 @@ def detect_emails(text: str) -> list[PiiSpan]:
             continue
         # domain: label (dot label)+ ending in a TLD
         j = i + 1
+        if j < n and toks[j].lower in ("sign", "symbol"):
+            j += 1  # "dana at sign outlook dot com"
         while j < n and (toks[j].text == "," or toks[j].lower in _FILLERS):
             j += 1  # "raj dot patel at, um, company mail dot com"
         if j >= n or toks[j].kind == "punct":
@@ -1411,8 +1442,8 @@ _R_GLUE = {",", ".", "-", "/", "(", ")", "+", "…", ":", ";", "uh", "um", "er",
 _R_QUANTITY_RE = re.compile(r"\$?\b\d{1,3}(?:,\d{3})+(?:\.\d+)?\b|\$\d+(?:\.\d+)?")
 _R_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _R_SPOKEN_EMAIL_RE = re.compile(
-    r"\b([a-z0-9]+)(?:\s+(?:underscore|dot|dash|hyphen|period|_|\.|-)\s*[a-z0-9]+)*\s+at"
-    r"(?:\s*,?\s*(?:um|uh|er)\s*,?)?\s+"  # "at, um, company mail dot com"
+    r"\b([a-z0-9]+)(?:\s+(?:underscore|dot|dash|hyphen|period|_|\.|-)\s*[a-z0-9]+)*\s+at(?:\s+(?:sign|symbol))?"
+    r"(?:\s*,?\s*(?:um|uh|er)\s*,?)?\s+"  # "at, um, company mail dot com", "at sign"
     r"(?!(?:the|a|an|my|your|our)\b)[a-z0-9]+(?:\s+(?!(?:and|or|the|to|dot|at)\b)[a-z0-9]+){0,2}"
     r"(?:\s+dot\s+[a-z0-9]+)*\s+dot\s+(?:%s)\b" % "|".join(sorted(_TLDS)), re.I)
 _R_SHAPES = re.compile(r"\b\d{3}-\d{2}-\d{4}\b|\(\d{3}\)\s*\d{3}[-. ]\d{4}|\b\d{3}[-.]\d{3}[-.]\d{4}\b"
