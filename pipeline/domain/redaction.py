@@ -89,7 +89,8 @@ _CTX_ACCOUNT = {"account", "order", "member", "membership", "policy", "reference
                 "confirmation", "ticket", "case", "claim", "customer", "id", "invoice",
                 "tracking", "routing", "pin", "passcode", "reservation", "booking", "serial",
                 "license", "licence", "subscriber", "loan", "contract", "transaction", "iban",
-                "ref", "acct", "voucher", "certificate", "badge", "employee", "student"}
+                "ref", "acct", "voucher", "certificate", "badge", "employee", "student", "group",
+                "prescription", "rx", "locator", "authorization", "incident", "frequent", "flyer"}
 _CTX_ZIP = {"zip", "postal", "postcode", "zipcode"}
 _CTX_DOB = {"born", "birth", "dob", "birthday", "birthdate", "birthday's", "bday"}
 # a date after one of these (and no birth word) is a due/billing/visit date, not a DOB
@@ -307,7 +308,8 @@ def detect_numbers(text: str) -> list[PiiSpan]:
             etype, score = "ACCOUNT", 0.85
         elif cls == "ACCOUNT" and n >= 1:
             f, l = _extend_letters(toks, run.first, run.last, p)
-            chars = sum(1 for t in toks[f:l + 1] if _letter_token(t) and t.lower not in UNITS)
+            chars = sum(1 for k, t in enumerate(toks[f:l + 1], f) if _letter_token(t) and t.lower not in UNITS
+                        and not (k >= 3 and _as_in(toks, k - 3)))
             chars += sum(r.n_digits for r in p.runs if f <= r.first <= l)
             if chars >= 4:
                 etype, score = "ACCOUNT", 0.8
@@ -429,13 +431,22 @@ def _letter_token(t: Token, nato: bool = True) -> bool:
     return t.kind == "word" and (len(t.text) == 1 or (nato and t.lower in NATO))
 
 
+def _as_in(toks: Sequence[Token], i: int) -> bool:
+    """Tokens ``i..i+3`` spell one letter: "b as in boy"."""
+    return (i + 3 < len(toks) and toks[i].kind == "word" and len(toks[i].text) == 1
+            and toks[i + 1].lower == "as" and toks[i + 2].lower == "in" and toks[i + 3].kind == "word")
+
+
 def _extend_letters(toks: Sequence[Token], first: int, last: int, p: _Parse) -> tuple[int, int]:
     """Grow an ACCOUNT run over adjacent single letters (or NATO words: "kilo lima four
     nine two echo") and further digit runs."""
     j = first - 1
     while j >= 0:
         t = toks[j]
-        if _letter_token(t) and t.lower not in ("i",):
+        if j >= 3 and _as_in(toks, j - 3):  # "... k as in king, four four"
+            first = j - 3
+            j -= 4
+        elif _letter_token(t) and t.lower not in ("i",):
             first = j
             j -= 1
         elif t.kind == "punct" and t.text in ("-", ","):
@@ -445,13 +456,17 @@ def _extend_letters(toks: Sequence[Token], first: int, last: int, p: _Parse) -> 
     j = last + 1
     while j < len(toks):
         t = toks[j]
-        if _letter_token(t) and t.lower not in ("i", "a"):
+        if _as_in(toks, j):  # "four four, r as in robert, two"
+            last = j + 3
+            j += 4
+        elif _letter_token(t) and t.lower not in ("i", "a"):
             last = j
             j += 1
         elif j in p.run_at:
             last = p.run_at[j].last
             j = last + 1
-        elif t.kind == "punct" and t.text == "-":
+        elif t.kind == "punct" and (t.text == "-" or t.text == "," and (
+                j + 1 in p.run_at or _as_in(toks, j + 1))):
             j += 1
         else:
             break
@@ -936,6 +951,14 @@ def _is_name_word(t: Token) -> bool:
             and t.lower not in _EMAIL_STOP and t.lower not in _STREET_STRONG)
 
 
+# (weak?, trigger) by the trigger's first word, strong triggers first: the name scan
+# looks up a token's triggers instead of trying every trigger at every token
+_TRIGGERS_BY_FIRST: dict[str, list[tuple[bool, tuple[str, ...]]]] = {}
+for _weak, _triggers in ((False, _NAME_TRIGGERS_STRONG), (True, _NAME_TRIGGERS_WEAK)):
+    for _trig in _triggers:
+        _TRIGGERS_BY_FIRST.setdefault(_trig[0], []).append((_weak, _trig))
+
+
 def _match_at(toks: Sequence[Token], i: int, pattern: tuple[str, ...]) -> bool:
     if i + len(pattern) > len(toks):
         return False
@@ -949,39 +972,38 @@ def detect_names(text: str, ner_spans: Sequence[tuple[int, int]] = ()) -> list[P
     n = len(toks)
     out: list[PiiSpan] = []
     for i in range(n):
-        for weak, triggers in ((False, _NAME_TRIGGERS_STRONG), (True, _NAME_TRIGGERS_WEAK)):
-            for trig in triggers:
-                if not _match_at(toks, i, trig):
-                    continue
-                if weak and trig == ("it's",) and not (i > 0 and toks[i - 1].lower in ("yes", "hi", "hello", "hey", ",")):
-                    continue
-                j = i + len(trig)
-                while j < n and (toks[j].text in (",", ":", ".") or toks[j].lower in ("is", "was", "'s")):
-                    j += 1
-                words: list[int] = []
-                k = j
-                max_words = 2 if weak else 3
-                while k < n and len(words) < max_words:
-                    if _is_name_word(toks[k]):
-                        words.append(k)
+        for weak, trig in _TRIGGERS_BY_FIRST.get(toks[i].lower, ()):
+            if not _match_at(toks, i, trig):
+                continue
+            if weak and trig == ("it's",) and not (i > 0 and toks[i - 1].lower in ("yes", "hi", "hello", "hey", ",")):
+                continue
+            j = i + len(trig)
+            while j < n and (toks[j].text in (",", ":", ".") or toks[j].lower in ("is", "was", "'s")):
+                j += 1
+            words: list[int] = []
+            k = j
+            max_words = 2 if weak else 3
+            while k < n and len(words) < max_words:
+                if _is_name_word(toks[k]):
+                    words.append(k)
+                    k += 1
+                    if k + 1 < n and toks[k].text == "-" and _is_name_word(toks[k + 1]):
                         k += 1
-                        if k + 1 < n and toks[k].text == "-" and _is_name_word(toks[k + 1]):
-                            k += 1
-                        continue
-                    break
-                if not words:
                     continue
-                s, e = toks[words[0]].start, toks[words[-1]].end
-                if weak:
-                    follow_ok = k >= n or toks[k].kind == "punct" or toks[k].lower in _NAME_FOLLOW or (
-                        toks[k].kind == "word" and toks[k].lower in _COMMON)
-                    cased = toks[words[0]].text[:1].isupper()
-                    ner_ok = any(a < e and s < b for a, b in ner_spans)
-                    if not (ner_ok or (follow_ok and (cased or len(words) <= 2))):
-                        continue
-                    if not follow_ok and not ner_ok:
-                        continue
-                out.append(PiiSpan(s, e, "PERSON", 0.7 if weak else 0.85))
+                break
+            if not words:
+                continue
+            s, e = toks[words[0]].start, toks[words[-1]].end
+            if weak:
+                follow_ok = k >= n or toks[k].kind == "punct" or toks[k].lower in _NAME_FOLLOW or (
+                    toks[k].kind == "word" and toks[k].lower in _COMMON)
+                cased = toks[words[0]].text[:1].isupper()
+                ner_ok = any(a < e and s < b for a, b in ner_spans)
+                if not (ner_ok or (follow_ok and (cased or len(words) <= 2))):
+                    continue
+                if not follow_ok and not ner_ok:
+                    continue
+            out.append(PiiSpan(s, e, "PERSON", 0.7 if weak else 0.85))
     out.extend(_spelled(toks))
     return out
 
