@@ -685,7 +685,7 @@ def detect_dates(text: str) -> list[PiiSpan]:
                     continue
                 d = _day_after(toks, k, p)
                 if d is not None and d[1] == j:
-                    day_start = k
+                    day_start = k + 1 if toks[k].lower == "the" else k  # "the" stays outside
                     break
         if day_start is not None:
             yr = _year_run(p, text, i + 1, dob_ctx)

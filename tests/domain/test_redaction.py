@@ -638,3 +638,68 @@ def test_written_address_negatives(text: str) -> None:
     from pipeline.domain.redaction import detect_written_addresses
 
     assert detect_written_addresses(text) == []
+
+
+@pytest.mark.parametrize("text,expected", [
+    # self-corrections inside a number become one span, correction included
+    ("my social is five five two, oh eight, one seven... sorry, one six seven three",
+     [("five five two, oh eight, one seven... sorry, one six seven three", "SSN")]),
+    ("three three oh, four four four, no wait, four four five, two two one oh",
+     [("three three oh, four four four, no wait, four four five, two two one oh", "PHONE")]),
+    # 'last four' / 'ending in' digits are card digits; 'area code' digits a phone
+    ("the last four digits are four four one two", [("four four one two", "CARD")]),
+    ("it's the one ending in eight six three oh", [("eight six three oh", "CARD")]),
+    ("area code is seven one eight and then five five five oh four four two",
+     [("seven one eight", "PHONE"), ("five five five oh four four two", "PHONE")]),
+    # a ZIP where a ZIP goes: after a state, or after a street address and a comma
+    ("marfa texas seven nine eight four three", [("seven nine eight four three", "ZIP")]),
+    ("two one one one mission street, floor three, san francisco, nine four one one oh",
+     [("nine four one one oh", "ZIP")]),
+    # international numbers, extensions, NATO and phonetic letters in ids
+    ("plus four four seven seven double oh nine one two three four five six",
+     [("plus four four seven seven double oh nine one two three four five six", "PHONE")]),
+    ("ring 312-555-0188 ext. 42 anytime", [("312-555-0188 ext. 42", "PHONE")]),
+    ("the booking reference is kilo lima four nine two echo", [("kilo lima four nine two echo", "ACCOUNT")]),
+    ("member id is k as in king, four four, r as in robert, two",
+     [("k as in king, four four, r as in robert, two", "ACCOUNT")]),
+    # negatives: times, toll-free prefixes, money after 'credit', menus, corrections of non-PII
+    ("can you call me back at three thirty", []),
+    ("just dial the one eight hundred number on the back of the card", []),
+    ("okay so that's a credit of twelve fifty on the next bill", []),
+    ("press three, no wait, press four", []),
+    ("the outage started at nine fifteen and ended at eleven forty", []),
+    ("i moved here from texas twelve years ago", []),
+])
+def test_number_patterns_of_call_speech(text: str, expected: list[tuple[str, str]]) -> None:
+    from pipeline.domain.redaction import detect_numbers
+
+    assert [(text[s.start:s.end], s.entity_type) for s in detect_numbers(text)] == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("my birthday is december twenty fifth", ["december twenty fifth"]),
+    ("her birthday's the ninth of may", ["ninth of may"]),
+    ("march third eighty", ["march third eighty"]),
+    ("born Sept. 12th, 1969", ["Sept. 12th, 1969"]),
+    ("the payment is due on june third, twenty twenty five", []),  # not a birth date
+    ("i called on march third", []),  # no year, no birth cue
+])
+def test_dates_of_birth(text: str, expected: list[str]) -> None:
+    from pipeline.domain.redaction import detect_dates
+
+    assert [text[s.start:s.end] for s in detect_dates(text)] == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("the email is m a r c o at fastmail dot fm", ["m a r c o at fastmail dot fm"]),
+    ("uh it's raj dot patel at, um, company mail dot com", ["raj dot patel at, um, company mail dot com"]),
+    ("my work email is mpetrov at northwind logistics dot com", ["mpetrov at northwind logistics dot com"]),
+    ("it's dana dot w at sign outlook dot com", ["dana dot w at sign outlook dot com"]),
+    ("we met at the office and then went home", []),
+    ("find us online at contoso dot com", []),
+])
+def test_spoken_emails_and_the_residual_gate_agree(text: str, expected: list[str]) -> None:
+    from pipeline.domain.redaction import detect_emails
+
+    assert [text[s.start:s.end] for s in detect_emails(text)] == expected
+    assert bool(residual_pii(text)) == bool(expected)
