@@ -4,7 +4,7 @@ Builds >= 10 minutes of call audio from the shared speech files (and
 samples/recordings/*.wav when present): the original files themselves plus synthetic
 two-channel calls in which agent (left) and customer (right) take turns speaking the
 reference utterances over a faint line-noise floor. Then it transcribes everything with
-single-threaded worker processes (default: cores + 1), model load included in the wall time, and
+single-threaded worker processes (default: one per core), model load included in the wall time, and
 prints ONE JSON object:
 
     x_realtime_aggregate  audio seconds / wall seconds (all calls, model load included)
@@ -93,7 +93,7 @@ def _synthetic_call(path: Path, clips: list, seconds: float, rng: random.Random)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--workers", type=int, default=None, help="ASR processes (default: cores + 1)")
+    ap.add_argument("--workers", type=int, default=None, help="ASR processes (default: one per core)")
     ap.add_argument("--min-audio-seconds", type=float, default=600.0)
     ap.add_argument("--call-seconds", type=float, default=120.0)
     ap.add_argument("--seed", type=int, default=7)

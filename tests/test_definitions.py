@@ -112,7 +112,7 @@ def test_production_profile_uses_envvars_for_secrets(monkeypatch, tmp_path):
 
 
 def test_asr_workers_default_env_and_settings(tmp_path, monkeypatch):
-    """One ASR process per core plus one by default; CALLFORGE_ASR_WORKERS and
+    """One ASR process per core by default; CALLFORGE_ASR_WORKERS and
     asr.workers in the settings file override it."""
     import os
 
@@ -121,7 +121,7 @@ def test_asr_workers_default_env_and_settings(tmp_path, monkeypatch):
     monkeypatch.delenv("CALLFORGE_ASR_WORKERS", raising=False)
     cfg = tmp_path / "none.yaml"
     cfg.write_text("asr: {}\n")
-    assert load_settings({"CALLFORGE_SETTINGS": str(cfg)}).asr_workers == (os.cpu_count() or 1) + 1
+    assert load_settings({"CALLFORGE_SETTINGS": str(cfg)}).asr_workers == (os.cpu_count() or 1)
     cfg.write_text("asr: {workers: 5}\n")
     assert load_settings({"CALLFORGE_SETTINGS": str(cfg)}).asr_workers == 5
     monkeypatch.setenv("CALLFORGE_ASR_WORKERS", "2")

@@ -14,7 +14,7 @@
   overlap), else one undiarised speaker. Everything lands on one timeline sorted by
   start time.
 * Throughput comes from processes, not threads: ``cpu_threads=1`` and one worker
-  process per core plus one (``transcribe_many``, longest files first).
+  process per core (``transcribe_many``, longest files first).
 
 Pure domain module: no dagster import; faster_whisper/numpy are imported lazily.
 """
@@ -573,10 +573,10 @@ def _widen_chunk_edges(
 
 
 def default_workers() -> int:
-    """One single-threaded ASR process per core, plus one: the extra worker keeps the
-    cores busy while the others decode audio, write results or start up (measured on 2
-    cores through the asset: 19.9x with 2 workers, 21.3x with 3, 21.3x with 4)."""
-    return (os.cpu_count() or 1) + 1
+    """One single-threaded ASR process per core (FIELD-NOTES: threads do not help; an
+    extra process was measured as no better within run-to-run noise: 2 workers 20.0-21.0x,
+    3 workers 18.8-21.3x through the asset on 2 cores)."""
+    return os.cpu_count() or 1
 
 
 @functools.lru_cache(maxsize=4)
