@@ -319,6 +319,8 @@ def detect_numbers(text: str) -> list[PiiSpan]:
             etype, score = "PHONE", 0.6
         elif 13 <= n <= 19 and luhn_valid(run.digits):
             etype, score = "CARD", 0.9
+        elif 17 <= n <= 20 and (luhn_valid(run.digits[:16]) or luhn_valid(run.digits[:15])):
+            etype, score = "CARD", 0.8  # a card number run on into the next word ("... oh three six six, oh")
         elif n == 9 and re.fullmatch(r"\d{3}-\d{2}-\d{4}", text[run.start:run.end]):
             etype, score = "SSN", 0.85
         elif n == 7 or n == 10 or (n == 11 and run.digits[0] == "1"):

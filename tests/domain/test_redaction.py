@@ -662,6 +662,8 @@ def test_written_address_negatives(text: str) -> None:
     ("the booking reference is kilo lima four nine two echo", [("kilo lima four nine two echo", "ACCOUNT")]),
     ("member id is k as in king, four four, r as in robert, two",
      [("k as in king, four four, r as in robert, two", "ACCOUNT")]),
+    # ASR ran a card number into the next word: the Luhn-valid 16-digit prefix makes it a card
+    ("4532, 015, 11283, 0366, 0 notly", [("4532, 015, 11283, 0366, 0", "CARD")]),
     # negatives: times, toll-free prefixes, money after 'credit', menus, corrections of non-PII
     ("can you call me back at three thirty", []),
     ("just dial the one eight hundred number on the back of the card", []),
