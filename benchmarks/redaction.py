@@ -75,7 +75,7 @@ def main() -> None:
     out["engine_build_seconds"] = round(build_s, 2)
     if a.errors:
         for name, rows in sets.items():
-            out[f"errors_{name}"] = errors(rows, [r.spans for r in red.redact_many([x.text for x in rows])])
+            out[f"errors_{name}"] = errors(rows, rep.misses[name])
     print(json.dumps(out, indent=None if not a.errors else 1))
 
 

@@ -368,32 +368,13 @@ class AsrEngine:
         apart), the clips of all channels are decoded ``batch_size`` at a time, and every
         word is mapped back to its channel and original time. ``None`` channels are
         skipped (no speech)."""
-        import numpy as np
-
         c = self.config
-        gap = np.zeros(int(PACK_GAP_S * ASR_SAMPLE_RATE), np.float32)
-        parts: list[np.ndarray] = []
-        spans: list[tuple[float, float, int, float, float]] = []  # packed s/e, ch, orig s/e
-        clips: list[dict[str, float]] = []
-        pos = 0
-        for ch, audio in enumerate(chans):
-            if audio is None:
-                continue
-            for clip in _clip_groups(_vad_intervals(audio, c.clip_seconds), c.clip_seconds - 0.5, PACK_GAP_S):
-                clip_start = pos
-                for k, (s0, s1) in enumerate(clip):
-                    a = audio[s0:s1]
-                    if k:
-                        parts.append(gap)
-                        pos += gap.size
-                    parts.append(a)
-                    spans.append((pos / ASR_SAMPLE_RATE, (pos + a.size) / ASR_SAMPLE_RATE, ch,
-                                  s0 / ASR_SAMPLE_RATE, s1 / ASR_SAMPLE_RATE))
-                    pos += a.size
-                clips.append({"start": clip_start / ASR_SAMPLE_RATE, "end": pos / ASR_SAMPLE_RATE})
-        if not clips:
+        groups = [[(ch, audio[s0:s1], s0 / ASR_SAMPLE_RATE) for s0, s1 in clip]
+                  for ch, audio in enumerate(chans) if audio is not None
+                  for clip in _clip_groups(_vad_intervals(audio, c.clip_seconds), c.clip_seconds - 0.5, PACK_GAP_S)]
+        packed, spans, clips = _pack(groups)
+        if not spans:
             return [], {"language": c.language}
-        packed = np.concatenate(parts)
         # faster-whisper keeps the last speech time across calls (a word-timing heuristic
         # input): reset it so a call's timings never depend on the call before it.
         self.batched.last_speech_timestamp = 0.0
@@ -403,7 +384,7 @@ class AsrEngine:
             beam_size=c.beam_size,
             word_timestamps=c.word_timestamps,
             vad_filter=False,
-            clip_timestamps=clips,
+            clip_timestamps=[{"start": a, "end": b} for a, b in clips],
             batch_size=c.batch_size,
             without_timestamps=c.without_timestamps,
             temperature=c.temperature[0],
@@ -416,26 +397,11 @@ class AsrEngine:
     ) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, Any]]:
         """Decode the speech ``chunks`` (channel, start, end) of all channels as one
         stream and map every word back to (channel, original time)."""
-        import numpy as np
-
-        gap = np.zeros(int(PACK_GAP_S * ASR_SAMPLE_RATE), np.float32)
-        parts: list[np.ndarray] = []
-        spans: list[tuple[float, float, int, float, float]] = []  # packed s/e, ch, orig s/e
-        pos = 0
-        for ch, start, end in chunks:
-            a = chans[ch][int(start * ASR_SAMPLE_RATE) : int(end * ASR_SAMPLE_RATE)]
-            if a.size == 0:
-                continue
-            if parts:
-                parts.append(gap)
-                pos += gap.size
-            parts.append(a)
-            p0 = pos / ASR_SAMPLE_RATE
-            pos += a.size
-            spans.append((p0, pos / ASR_SAMPLE_RATE, ch, start, start + a.size / ASR_SAMPLE_RATE))
+        piece = [(ch, chans[ch][int(start * ASR_SAMPLE_RATE): int(end * ASR_SAMPLE_RATE)], start)
+                 for ch, start, end in chunks]
+        packed, spans, _ = _pack([piece])
         if not spans:
             return [], {"language": self.config.language}
-        packed = np.concatenate(parts)
         asr_segs, asr_info = self.transcribe_array(packed, vad_filter=False)
         return _unpack_segments(asr_segs, spans), asr_info
 
@@ -466,6 +432,39 @@ def _speech_chunks(
         if cur is not None:
             out.append((ch, cur[0], cur[1]))
     return sorted(out, key=lambda c: (c[1], c[0]))
+
+
+def _pack(
+    groups: list[list[tuple[int, np.ndarray, float]]],
+) -> tuple[np.ndarray, list[tuple[float, float, int, float, float]], list[tuple[float, float]]]:
+    """Concatenate speech pieces ``(channel, audio, original start s)`` into one 16 kHz
+    stream, :data:`PACK_GAP_S` of silence between the pieces of a group. Returns the
+    stream, one span per piece ``(packed start, packed end, channel, original start,
+    original end)`` for :func:`_unpack_segments`, and each group's packed ``(start, end)``.
+    Empty pieces are skipped."""
+    import numpy as np
+
+    gap = np.zeros(int(PACK_GAP_S * ASR_SAMPLE_RATE), np.float32)
+    parts: list[np.ndarray] = []
+    spans: list[tuple[float, float, int, float, float]] = []
+    bounds: list[tuple[float, float]] = []
+    pos = 0
+    for group in groups:
+        start = pos
+        for ch, a, o0 in group:
+            if a.size == 0:
+                continue
+            if pos > start:
+                parts.append(gap)
+                pos += gap.size
+            parts.append(a)
+            spans.append((pos / ASR_SAMPLE_RATE, (pos + a.size) / ASR_SAMPLE_RATE, ch, o0,
+                          o0 + a.size / ASR_SAMPLE_RATE))
+            pos += a.size
+        if pos > start:
+            bounds.append((start / ASR_SAMPLE_RATE, pos / ASR_SAMPLE_RATE))
+    packed = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return packed, spans, bounds
 
 
 def _vad_intervals(audio: np.ndarray, max_seconds: float) -> list[tuple[int, int]]:
@@ -523,6 +522,7 @@ def _unpack_segments(
         return round(min(max(o0 + (t - p0), o0), o1), 3)
 
     out: list[tuple[int, dict[str, Any]]] = []
+    by_span: dict[int, list[dict[str, Any]]] = {}  # the mapped words of each chunk
     for sd in asr_segs:
         words = sd.get("words") or []
         if not words:
@@ -534,6 +534,7 @@ def _unpack_segments(
         for w in words:
             i = span_of((w["start"] + w["end"]) / 2)
             mapped = dict(w, start=to_orig(w["start"], i), end=to_orig(w["end"], i))
+            by_span.setdefault(i, []).append(mapped)
             if runs and runs[-1][0] == i:
                 runs[-1][1].append(mapped)
             else:
@@ -548,28 +549,17 @@ def _unpack_segments(
             )
             out.append((spans[i][2], part))
     if widen_edges:
-        _widen_chunk_edges(out, spans)
+        for i, ws in by_span.items():
+            first = min(ws, key=lambda w: w["start"])
+            last = max(ws, key=lambda w: w["end"])
+            first["start"] = min(first["start"], round(spans[i][3], 3))
+            last["end"] = max(last["end"], round(spans[i][4], 3))
+        for _, part in out:
+            ws = part.get("words") or []
+            if ws:
+                part["start"] = min(part["start"], ws[0]["start"])
+                part["end"] = max(part["end"], ws[-1]["end"])
     return out
-
-
-def _widen_chunk_edges(
-    parts: list[tuple[int, dict[str, Any]]], spans: list[tuple[float, float, int, float, float]]
-) -> None:
-    """See ``_unpack_segments(widen_edges=True)``; edits the word dicts in place."""
-    for _, _, ch, o0, o1 in spans:
-        words = [w for c, sd in parts if c == ch for w in sd.get("words") or []
-                 if o0 <= w["start"] <= o1 and w["end"] <= o1]
-        if not words:
-            continue
-        first = min(words, key=lambda w: w["start"])
-        last = max(words, key=lambda w: w["end"])
-        first["start"] = round(min(first["start"], o0), 3)
-        last["end"] = round(max(last["end"], o1), 3)
-    for _, sd in parts:
-        ws = sd.get("words") or []
-        if ws:
-            sd["start"] = min(sd["start"], ws[0]["start"])
-            sd["end"] = max(sd["end"], ws[-1]["end"])
 
 
 def default_workers() -> int:

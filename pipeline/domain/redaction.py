@@ -374,8 +374,7 @@ def _bridge_corrections(text: str, runs: Sequence[NumberRun], spans: list[PiiSpa
     while changed:
         changed = False
         for run in runs:
-            if run.is_quantity or any(sp.start < run.end and run.start < sp.end and
-                                      sp.start <= run.start and run.end <= sp.end for sp in out):
+            if run.is_quantity or any(sp.start <= run.start and run.end <= sp.end for sp in out):
                 continue
             for k, sp in enumerate(out):
                 if sp.entity_type not in _BRIDGE_TYPES:

@@ -175,11 +175,12 @@ def misses(rows: Sequence[EvalRow], preds: Sequence[Sequence[Any]]) -> list[dict
     return out
 
 
-def errors(rows: Sequence[EvalRow], preds: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
-    """Like :func:`misses` but with the text, for development on the synthetic sets."""
+def errors(rows: Sequence[EvalRow], found: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`misses` output (``found``) with the text put back, for development on the
+    synthetic sets (``benchmarks/redaction.py --errors``)."""
     by_id = {r.id: r for r in rows}
     out = []
-    for m in misses(rows, preds):
+    for m in found:
         text = by_id[m["id"]].text
         out.append({"id": m["id"], "text": text,
                     "missed": [(text[x["start"]:x["end"]], x["entity_type"]) for x in m["missed"]],

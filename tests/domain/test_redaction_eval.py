@@ -64,7 +64,7 @@ def test_misses_carry_no_text_but_errors_do():
     assert m == [{"id": "d", "missed": [{"start": 50, "end": 54, "entity_type": "PERSON"}],
                   "false_positives": [{"start": 0, "end": 4, "entity_type": "PERSON"}]}]
     assert "Anna" not in json.dumps(m)
-    assert errors(rows, preds)[0]["missed"] == [("Anna", "PERSON")]
+    assert errors(rows, m)[0]["missed"] == [("Anna", "PERSON")]
 
 
 def test_loaders_read_both_formats_and_bundled_sets_exist():
