@@ -4,8 +4,8 @@
 import dagster as dg
 
 from assets.common import OWNERS, actor, report_metadata, tags
-from pipeline.domain import ingest
-from pipeline.domain.keys import manifest_key
+from pipeline.domain.core.keys import manifest_key
+from pipeline.domain.intake import ingest
 from pipeline.partitions import daily_partitions
 from resources.landing import LandingZoneResource
 from resources.ledger import LedgerResource

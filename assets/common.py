@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from pipeline.domain.ingest import StageReport
+from pipeline.domain.intake.ingest import StageReport
 
 OWNERS = ["team:callforge-data"]
 

@@ -10,8 +10,11 @@ from pydantic import Field
 from assets.bronze import call_events
 from assets.common import OWNERS, actor, counter_md, tags
 from assets.silver import RESIDUAL_CHECK, redacted_events, redacted_transcripts
-from pipeline.domain import gold as domain
-from pipeline.domain.keys import adapter_prefix, dataset_prefix, drift_report_key, eval_report_key
+from pipeline.domain.core.keys import adapter_prefix, dataset_prefix, drift_report_key, eval_report_key
+from pipeline.domain.flows import analytics as analytics_flow
+from pipeline.domain.flows import drift as drift_flow
+from pipeline.domain.flows import embeddings as embeddings_flow
+from pipeline.domain.flows import learning as learning_flow
 from pipeline.partitions import daily_partitions, monthly_partitions
 from pipeline.settings import get_settings
 from resources.annotation import AnnotationResource
@@ -31,7 +34,7 @@ from resources.vector_index import VectorIndexResource
     kinds={"python", "pandas"},
     owners=OWNERS,
     tags=tags("redacted", "gold"),
-    code_version=domain.ANALYTICS_VERSION,
+    code_version=analytics_flow.ANALYTICS_VERSION,
 )
 def conversation_analytics(
     context: dg.AssetExecutionContext, object_store: ObjectStoreResource, ledger: LedgerResource
@@ -40,7 +43,7 @@ def conversation_analytics(
     escalation, sentiment for 100% of the day's redacted calls, plus failure layers and
     latency percentiles from event logs; daily and per-agent rollups."""
     store = object_store.get_store()
-    result = domain.analytics_partition(store, ledger.get_ledger(), context.partition_key, get_settings())
+    result = analytics_flow.analytics_partition(store, ledger.get_ledger(), context.partition_key, get_settings())
     md = {"calls": result.calls, "dagster/row_count": result.calls,
           "table_uri": dg.MetadataValue.url(result.table_uri) if result.table_uri else "",
           "daily_rollup": dg.MetadataValue.md(result.daily_md), "per_agent_rollup": dg.MetadataValue.md(result.agent_md)}
@@ -58,7 +61,7 @@ def conversation_analytics(
     kinds={"python", "lancedb"},
     owners=OWNERS,
     tags=tags("redacted", "gold"),
-    code_version=domain.EMBEDDINGS_VERSION,
+    code_version=embeddings_flow.EMBEDDINGS_VERSION,
     check_specs=[dg.AssetCheckSpec(RESIDUAL_CHECK, asset=["gold", "transcript_embeddings"], blocking=True,
                                    description="Index rows of the day carry no PII.")],
 )
@@ -72,7 +75,7 @@ def transcript_embeddings(
     """Hierarchical chunks (whole call, speaker turn, sliding window) of REDACTED text,
     embedded with MiniLM and upserted into the vector index with tenant, call, speaker,
     outcome and dataset eligibility; calls that left (consent, retention) are deleted."""
-    res = domain.embeddings_partition(object_store.get_store(), ledger.get_ledger(), embedder.get_embedder(),
+    res = embeddings_flow.embeddings_partition(object_store.get_store(), ledger.get_ledger(), embedder.get_embedder(),
                                       vector_index.get_index(), context.partition_key)
     return dg.MaterializeResult(
         metadata={"calls_embedded": res.calls, "chunks": res.chunks, "skipped_unchanged": res.skipped,
@@ -94,7 +97,7 @@ def transcript_embeddings(
 def annotations(context: dg.AssetExecutionContext, landing: LandingZoneResource, ledger: LedgerResource) -> dg.MaterializeResult:
     """Completed human labels (intent, outcome) imported from Label Studio exports in the
     landing zone's annotations/ folder into the ledger (idempotent by content hash)."""
-    added, total, invalid = domain.import_annotations(landing.get_landing(), ledger.get_ledger(), actor(context))
+    added, total, invalid = learning_flow.import_annotations(landing.get_landing(), ledger.get_ledger(), actor(context))
     return dg.MaterializeResult(metadata={"labels_added": added, "labels_total": total, "invalid_lines": invalid})
 
 
@@ -119,7 +122,7 @@ def annotation_queue(
 ) -> dg.MaterializeResult:
     """Active-learning sample: unlabelled calls ranked by ASR uncertainty (lowest mean word
     confidence first), sent for labelling with REDACTED text only."""
-    tasks = domain.annotation_tasks(object_store.get_store(), ledger.get_ledger(), config.batch_size)
+    tasks = learning_flow.annotation_tasks(object_store.get_store(), ledger.get_ledger(), config.batch_size)
     queued = annotation.push_tasks(tasks)
     return dg.MaterializeResult(metadata={"tasks_queued": queued, "backend": annotation.backend})
 
@@ -131,7 +134,7 @@ def annotation_queue(
     kinds={"python", "huggingface"},
     owners=OWNERS,
     tags=tags("redacted", "gold"),
-    code_version=domain.DATASET_VERSION,
+    code_version=learning_flow.DATASET_VERSION,
     check_specs=[
         dg.AssetCheckSpec(RESIDUAL_CHECK, asset=["gold", "training_datasets"], blocking=True,
                           description="No PII in any dataset row."),
@@ -146,7 +149,7 @@ def training_datasets(
     calls with training consent, split by call (a call never spans splits); versioned by
     content hash."""
     store, led = object_store.get_store(), ledger.get_ledger()
-    ds = domain.build_dataset(store, led)
+    ds = learning_flow.build_dataset(store, led)
     yield dg.Output(
         ds.manifest,
         metadata={"version": ds.version, "rows": ds.rows, "dagster/row_count": ds.rows,
@@ -155,16 +158,16 @@ def training_datasets(
                   "uri": dg.MetadataValue.url(store.uri(dataset_prefix(ds.version) + "manifest.json"))},
         data_version=dg.DataVersion(ds.version),
     )
-    findings = domain.dataset_residual_pii(store, ds.version)
+    findings = learning_flow.dataset_residual_pii(store, ds.version)
     yield dg.AssetCheckResult(check_name=RESIDUAL_CHECK, passed=findings == 0, metadata={"findings": findings})
-    bad = domain.consent_violations(led, ds.call_ids)
+    bad = learning_flow.consent_violations(led, ds.call_ids)
     yield dg.AssetCheckResult(check_name="consent_respected", passed=not bad,
                               metadata={"violations": len(bad), "call_ids": ", ".join(sorted(bad)[:20])})
 
 
 def _training_gate(context: dg.AssetExecutionContext, dataset: dict, trainer: TrainerResource, force: bool):
     """Gate inputs from Dagster (runs in flight) and the registry (data already trained on)."""
-    from pipeline.domain.registry import check_gate
+    from pipeline.domain.learning.registry import check_gate
 
     in_flight = [r for r in context.instance.get_runs(
         filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={"callforge/training": "true"}))
@@ -197,7 +200,7 @@ class TrainAdapterConfig(dg.Config):
     tags=tags("none", "gold"),
     pool="gpu",
     output_required=False,
-    code_version=domain.TRAINING_VERSION,
+    code_version=learning_flow.TRAINING_VERSION,
 )
 def lora_adapters(context: dg.AssetExecutionContext, config: TrainAdapterConfig, dataset: dict,
                   trainer: TrainerResource, object_store: ObjectStoreResource):
@@ -214,7 +217,7 @@ def lora_adapters(context: dg.AssetExecutionContext, config: TrainAdapterConfig,
         if step == total or step % max(1, total // 10) == 0:
             context.log.info(f"training step {step}/{total} loss={loss:.4f}")
 
-    res = domain.train_adapter(store, dataset, trainer, progress)
+    res = learning_flow.train_adapter(store, dataset, trainer, progress)
     yield dg.Output(
         res.manifest,
         metadata={"adapter_version": res.version, "steps": res.steps, "train_seconds": round(res.seconds, 1),
@@ -232,7 +235,7 @@ def lora_adapters(context: dg.AssetExecutionContext, config: TrainAdapterConfig,
     kinds={"python", "scikitlearn"},
     owners=OWNERS,
     tags=tags("none", "gold"),
-    code_version=domain.EVAL_VERSION,
+    code_version=learning_flow.EVAL_VERSION,
     check_specs=[dg.AssetCheckSpec("candidate_beats_base", asset=["gold", "eval_reports"],
                                    description="The fine-tuned adapter beats the base model on the held-out split.")],
 )
@@ -242,7 +245,7 @@ def eval_reports(context: dg.AssetExecutionContext, adapter: dict, dataset: dict
     label); the candidate is promoted to champion only if it beats the champion and keeps
     general ability."""
     store = object_store.get_store()
-    rep = domain.evaluate_adapter(store, adapter, dataset, trainer)
+    rep = learning_flow.evaluate_adapter(store, adapter, dataset, trainer)
     yield dg.Output(
         rep.summary,
         metadata={"adapter_version": adapter["version"], "promoted": rep.promoted,
@@ -267,7 +270,7 @@ def eval_reports(context: dg.AssetExecutionContext, adapter: dict, dataset: dict
     kinds={"python", "scipy"},
     owners=OWNERS,
     tags=tags("none", "gold"),
-    code_version=domain.DRIFT_VERSION,
+    code_version=drift_flow.DRIFT_VERSION,
     check_specs=[dg.AssetCheckSpec("drift_within_bounds", asset=["gold", "drift_reports"],
                                    description="Embedding and analytics drift of the month vs the reference window.")],
 )
@@ -276,7 +279,7 @@ def drift_reports(context: dg.AssetExecutionContext, object_store: ObjectStoreRe
     metrics, this month vs the previous window; severities info/warning/critical."""
     store = object_store.get_store()
     month = context.partition_key[:7]
-    rep = domain.drift_partition(store, month)
+    rep = drift_flow.drift_partition(store, month)
     md = {
         "severity": rep.severity, "status": rep.status, "reference_calls": rep.reference_calls,
         "current_calls": rep.current_calls, "metrics": dg.MetadataValue.json(rep.metrics),

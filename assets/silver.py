@@ -12,11 +12,12 @@ from pydantic import Field
 
 from assets.bronze import call_events, imported_transcripts, recordings
 from assets.common import OWNERS, actor, counter_md, report_metadata, tags
-from pipeline.domain import processing
-from pipeline.domain.ingest import partition_calls
-from pipeline.domain.keys import CallKeys, quarantine_report_key
-from pipeline.domain.models import stable_hash
-from pipeline.domain.quality import QualityThresholds
+from pipeline.domain.core.keys import CallKeys, quarantine_report_key
+from pipeline.domain.core.models import stable_hash
+from pipeline.domain.flows import redaction as redaction_flow
+from pipeline.domain.flows import transcription as transcription_flow
+from pipeline.domain.intake.ingest import partition_calls
+from pipeline.domain.speech.quality import QualityThresholds
 from pipeline.partitions import daily_partitions
 from pipeline.settings import get_settings
 from resources.asr import AsrResource
@@ -40,7 +41,7 @@ def _thresholds() -> QualityThresholds:
     kinds={"python", "whisper"},
     owners=OWNERS,
     tags=tags("raw", "silver"),
-    code_version=processing.TRANSCRIBE_VERSION,
+    code_version=transcription_flow.TRANSCRIBE_VERSION,
     check_specs=[dg.AssetCheckSpec("transcription_pass_rate", asset=["silver", "transcripts"],
                                    description="Share of the day's calls that transcribed and passed the quality gate.")],
 )
@@ -56,7 +57,7 @@ def transcripts(
     def progress(done: int, total: int) -> None:
         context.log.info(f"transcribed {done}/{total} calls")
 
-    report = processing.transcribe_partition(
+    report = transcription_flow.transcribe_partition(
         object_store.get_store(), ledger.get_ledger(), asr.transcribe_many, fingerprint, date, _thresholds(), progress
     )
     attempted = len(report.processed) + len({q.call_id for q in report.quarantined})
@@ -105,7 +106,7 @@ def quarantine(context: dg.AssetExecutionContext, object_store: ObjectStoreResou
 def _residual_result(store, ledger, date: str, key_attr: str, texts, states=("active",)) -> dg.AssetCheckResult:
     keys = {c["call_id"]: getattr(CallKeys(date, c["tenant"], c["call_id"]), key_attr)
             for c in partition_calls(ledger, date, states)}
-    findings = processing.residual_pii_by_call(store, keys, texts)
+    findings = redaction_flow.residual_pii_by_call(store, keys, texts)
     return dg.AssetCheckResult(
         check_name=RESIDUAL_CHECK, passed=not findings,
         metadata={"calls_scanned": len(keys), "calls_with_findings": len(findings),
@@ -121,7 +122,7 @@ def _residual_result(store, ledger, date: str, key_attr: str, texts, states=("ac
     kinds={"python", "presidio"},
     owners=OWNERS,
     tags=tags("redacted", "silver"),
-    code_version=processing.REDACT_VERSION,
+    code_version=redaction_flow.REDACT_VERSION,
     check_specs=[dg.AssetCheckSpec(RESIDUAL_CHECK, asset=["silver", "redacted_transcripts"], blocking=True,
                                    description="An independent strict detector finds no PII in the redacted text.")],
 )
@@ -132,10 +133,10 @@ def redacted_transcripts(
     recognizers), words included; span offsets and types (never values) go to the ledger."""
     date = context.partition_key
     store, led = object_store.get_store(), ledger.get_ledger()
-    report = processing.redact_partition(store, led, redactor.get_redactor(), date)
+    report = redaction_flow.redact_partition(store, led, redactor.get_redactor(), date)
     return dg.MaterializeResult(
         metadata=report_metadata(report),
-        check_results=[_residual_result(store, led, date, "redacted_transcript", processing.transcript_texts)],
+        check_results=[_residual_result(store, led, date, "redacted_transcript", redaction_flow.transcript_texts)],
     )
 
 
@@ -152,7 +153,7 @@ class RedactedAudioConfig(dg.Config):
     kinds={"python", "audio"},
     owners=OWNERS,
     tags=tags("redacted", "silver"),
-    code_version=processing.REDACT_AUDIO_VERSION,
+    code_version=redaction_flow.REDACT_AUDIO_VERSION,
 )
 def redacted_audio(
     context: dg.AssetExecutionContext, config: RedactedAudioConfig, asr: AsrResource,
@@ -163,7 +164,7 @@ def redacted_audio(
     is still audible is quarantined); the spans (times and types, never values) are in
     the ledger."""
     transcribe = _retranscriber(asr) if config.verify else None
-    report = processing.redact_audio_partition(object_store.get_store(), ledger.get_ledger(), context.partition_key,
+    report = redaction_flow.redact_audio_partition(object_store.get_store(), ledger.get_ledger(), context.partition_key,
                                                config.padding_s, actor(context), transcribe)
     return dg.MaterializeResult(metadata=report_metadata(report))
 
@@ -173,7 +174,7 @@ def _retranscriber(asr: AsrResource):
     import tempfile
     from pathlib import Path
 
-    from pipeline.domain.asr import get_engine
+    from pipeline.domain.speech.asr import get_engine
 
     engine = get_engine(replace(asr.config(), workers=1))
 
@@ -194,7 +195,7 @@ def _retranscriber(asr: AsrResource):
     kinds={"python", "presidio"},
     owners=OWNERS,
     tags=tags("redacted", "silver"),
-    code_version=processing.REDACT_EVENTS_VERSION,
+    code_version=redaction_flow.REDACT_EVENTS_VERSION,
     check_specs=[dg.AssetCheckSpec(RESIDUAL_CHECK, asset=["silver", "redacted_events"], blocking=True,
                                    description="No PII left in any redacted event payload.")],
 )
@@ -207,10 +208,10 @@ def redacted_events(
     store, led = object_store.get_store(), ledger.get_ledger()
     red = redactor.get_redactor()
     key = redactor.pseudonym_key.encode() if redactor.pseudonym_key else None
-    report = processing.redact_events_partition(store, led, red, date, key)
+    report = redaction_flow.redact_events_partition(store, led, red, date, key)
     return dg.MaterializeResult(
         metadata=report_metadata(report),
-        check_results=[_residual_result(store, led, date, "redacted_events", processing.event_texts,
+        check_results=[_residual_result(store, led, date, "redacted_events", redaction_flow.event_texts,
                                         states=("active", "opt_out", "quarantined"))],
     )
 
@@ -226,7 +227,7 @@ class RedactionQualityConfig(dg.Config):
     kinds={"python", "presidio"},
     owners=OWNERS,
     tags=tags("none", "silver"),
-    code_version=processing.REDACT_VERSION,
+    code_version=redaction_flow.REDACT_VERSION,
     check_specs=[dg.AssetCheckSpec("redaction_targets", asset=["silver", "redaction_quality_report"],
                                    description="Recall and precision of the engine on the labelled spoken set "
                                                "meet the targets in settings (redaction.quality_targets).")],
@@ -241,8 +242,8 @@ def redaction_quality_report(
     Numbers, ids and offsets only; the full report goes to the object store."""
     from datetime import datetime, timezone
 
-    from pipeline.domain import redaction_eval
-    from pipeline.domain.keys import redaction_quality_key
+    from pipeline.domain.core.keys import redaction_quality_key
+    from pipeline.domain.privacy import evaluation as redaction_eval
 
     section = get_settings().section("redaction")
     set_paths = redaction_eval.resolve_sets(section.get("eval_sets"), get_settings().root)

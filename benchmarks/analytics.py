@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.domain.analytics import conversation_metrics, rollup  # noqa: E402
-from pipeline.domain.chunking import chunk_transcript  # noqa: E402
-from pipeline.domain.models import AGENT, CUSTOMER, Segment, Transcript, Word  # noqa: E402
+from pipeline.domain.core.models import AGENT, CUSTOMER, Segment, Transcript, Word
+from pipeline.domain.insights.analytics import conversation_metrics, rollup
+from pipeline.domain.search.chunking import chunk_transcript
 
 DISCLOSURE = ["this call may be recorded"]
 TEMPLATES = [

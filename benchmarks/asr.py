@@ -1,4 +1,4 @@
-"""ASR throughput and accuracy benchmark (domain path: pipeline.domain.asr.transcribe_many).
+"""ASR throughput and accuracy benchmark (domain path: pipeline.domain.speech.asr.transcribe_many).
 
 Builds >= 10 minutes of call audio from the shared speech files (and
 samples/recordings/*.wav when present): the original files themselves plus synthetic
@@ -49,7 +49,7 @@ RIGHT_REF = "The horizon seems extremely distant."
 
 def _clips() -> list[tuple[str, object]]:
     """(reference text, 16 kHz mono float32 array) for every reference utterance."""
-    from pipeline.domain.audio import load_channels
+    from pipeline.domain.speech.audio import load_channels
 
     clips: list[tuple[str, object]] = []
     for wav in sorted((SPEECH / "librivox").glob("*.wav")):
@@ -102,7 +102,7 @@ def main() -> None:
     ap.add_argument("--domain", action="store_true", help="bare domain path instead of the real assets")
     args = ap.parse_args()
     if args.workers is None:
-        from pipeline.domain.asr import default_workers
+        from pipeline.domain.speech.asr import default_workers
 
         args.workers = default_workers()
     for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
@@ -115,10 +115,10 @@ def main() -> None:
 
 def _run(args: argparse.Namespace, work: Path) -> dict:
     """Build the calls in ``work``, transcribe them all, return the JSON report."""
-    from pipeline.domain.asr import AsrConfig, transcribe_many
-    from pipeline.domain.audio import AudioError, probe_audio
-    from pipeline.domain.models import Transcript
-    from pipeline.domain.quality import wer_cer
+    from pipeline.domain.core.models import Transcript
+    from pipeline.domain.speech.asr import AsrConfig, transcribe_many
+    from pipeline.domain.speech.audio import AudioError, probe_audio
+    from pipeline.domain.speech.quality import wer_cer
 
     rng = random.Random(args.seed)
     jobs: list[tuple] = [("stereo", str(SPEECH / "stereo_diarization.wav"), None)]
@@ -157,7 +157,7 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
         t0, c0 = time.perf_counter(), cpu_now()
         results: dict[str, object] = dict(transcribe_many(jobs, config, workers=args.workers))
         wall, cpu = time.perf_counter() - t0, cpu_now() - c0
-        path = "pipeline.domain.asr.transcribe_many"
+        path = "pipeline.domain.speech.asr.transcribe_many"
     else:
         results, wall, cpu = _through_asset(jobs, work, args.workers, args.pack, cpu_now, args.batch_size)
         path = "assets silver/transcripts (dagster materialize, multiprocess ASR workers)"
@@ -216,8 +216,8 @@ def _through_asset(jobs: list[tuple], work: Path, workers: int, pack: bool, cpu_
 
     from assets.bronze import recordings
     from assets.silver import transcripts
-    from pipeline.domain.keys import CallKeys
-    from pipeline.domain.models import Transcript
+    from pipeline.domain.core.keys import CallKeys
+    from pipeline.domain.core.models import Transcript
     from resources.asr import AsrResource
     from resources.landing import LandingZoneResource
     from resources.ledger import LedgerResource
@@ -251,7 +251,7 @@ def _through_asset(jobs: list[tuple], work: Path, workers: int, pack: bool, cpu_
                          selection=[transcripts])
     wall, cpu = time.perf_counter() - t0, cpu_now() - c0
     assert res.success
-    from pipeline.domain.storage import LocalObjectStore
+    from pipeline.domain.core.storage import LocalObjectStore
 
     store = LocalObjectStore(work / "objects")
     out: dict[str, object] = {}

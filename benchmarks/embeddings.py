@@ -40,7 +40,7 @@ for _v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.domain.embedding import Embedder  # noqa: E402
+from pipeline.domain.search.embedding import Embedder
 
 DATA = ROOT.parent / "shared" / "data" / "banking77" / "train.csv"
 
@@ -123,20 +123,20 @@ def main() -> None:
 def through_asset(n_calls: int, model, batch_size: int) -> dict:
     """Materialise gold/transcript_embeddings over ``n_calls`` synthetic redacted calls."""
     import tempfile
+    from datetime import datetime, timezone
 
     import dagster as dg
 
     from assets.gold import transcript_embeddings
-    from pipeline.domain.chunking import chunk_transcript
-    from pipeline.domain.keys import CallKeys
-    from pipeline.domain.ledger import Ledger
-    from pipeline.domain.models import CallMetadata, Consent, Segment, Transcript
-    from pipeline.domain.storage import LocalObjectStore
+    from pipeline.domain.core.keys import CallKeys
+    from pipeline.domain.core.ledger import Ledger
+    from pipeline.domain.core.models import CallMetadata, Consent, Segment, Transcript
+    from pipeline.domain.core.storage import LocalObjectStore
+    from pipeline.domain.search.chunking import chunk_transcript
     from resources.embedder import EmbedderResource
     from resources.ledger import LedgerResource
     from resources.object_store import ObjectStoreResource
     from resources.vector_index import VectorIndexResource
-    from datetime import datetime, timezone
 
     turns = chunk_texts(n_calls * 8)[::2]  # single turns
     date = "2026-11-01"

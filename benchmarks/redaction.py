@@ -30,7 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.domain.redaction_eval import DEFAULT_SETS  # noqa: E402
+from pipeline.domain.privacy.evaluation import DEFAULT_SETS
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -44,8 +45,8 @@ def main() -> None:
     for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
         os.environ.setdefault(k, "1")
 
-    from pipeline.domain.redaction import Redactor
-    from pipeline.domain.redaction_eval import errors, evaluate, load_set
+    from pipeline.domain.privacy.engine import Redactor
+    from pipeline.domain.privacy.evaluation import errors, evaluate, load_set
 
     t0 = time.perf_counter()
     red = Redactor()

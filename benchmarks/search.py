@@ -58,7 +58,8 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.domain.vectors import LANCE_FILE_VERSION, LanceDBIndex, lance_schema  # noqa: E402
+from pipeline.domain.search.index import LANCE_FILE_VERSION
+from pipeline.domain.search.lance_index import LanceDBIndex, lance_schema
 
 DIM = 384
 K = 10

@@ -28,8 +28,8 @@ for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.domain.evaluation import compare_for_promotion, evaluate_predictions  # noqa: E402
-from pipeline.domain.training import (  # noqa: E402
+from pipeline.domain.learning.evaluation import compare_for_promotion, evaluate_predictions
+from pipeline.domain.learning.training import (
     TrainConfig,
     base_classifier,
     default_base_model_path,

@@ -40,7 +40,7 @@ def demo(samples: Optional[Path] = typer.Option(None, help="Samples folder (defa
 def import_(path: Path = typer.Argument(..., help="Platform transcript: .vtt, .srt, AWS/Google .json, .txt"),
             as_json: bool = typer.Option(False, "--json", help="Print the normalised transcript as JSON")) -> None:
     """Normalise a platform transcript export to callforge's transcript model."""
-    from pipeline.domain.formats import TranscriptFormatError, parse_transcript
+    from pipeline.domain.intake.formats import TranscriptFormatError, parse_transcript
 
     if not path.exists():
         _fail(f"{path}: no such file")
@@ -62,9 +62,9 @@ def transcribe(audio: Path = typer.Argument(..., help="Call audio (wav/flac/mp3/
                sidecar: Optional[Path] = typer.Option(None, help="Sidecar JSON (channel_map decides speakers)"),
                as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
     """Transcribe one call with faster-whisper (word timestamps, speakers by channel)."""
-    from pipeline.domain.asr import AsrConfig, AsrEngine
-    from pipeline.domain.audio import AudioError
-    from pipeline.domain.sidecar import SidecarError, parse_sidecar
+    from pipeline.domain.intake.sidecar import SidecarError, parse_sidecar
+    from pipeline.domain.speech.asr import AsrConfig, AsrEngine
+    from pipeline.domain.speech.audio import AudioError
 
     if not audio.exists():
         _fail(f"{audio}: no such file")
@@ -90,7 +90,7 @@ def transcribe(audio: Path = typer.Argument(..., help="Call audio (wav/flac/mp3/
 @app.command()
 def redact(jsonl: bool = typer.Option(False, "--jsonl", help='Read {"id","text"} lines on stdin, write redacted lines')) -> None:
     """Redact PII from text (spans are in original-text character offsets)."""
-    from pipeline.domain.redaction import Redactor, redact_jsonl
+    from pipeline.domain.privacy.engine import Redactor, redact_jsonl
 
     if not jsonl:
         _fail("only --jsonl mode is supported: pipe lines of {\"id\", \"text\"}")
@@ -103,8 +103,8 @@ def search(query: str = typer.Argument(...), tenant: str = typer.Option(..., hel
            filter_: list[str] = typer.Option([], "--filter", help="field=value, e.g. chunk_type=turn"),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Semantic search over redacted call chunks of one tenant."""
-    from pipeline.domain.embedding import Embedder
-    from pipeline.domain.vectors import make_index, search_chunks
+    from pipeline.domain.search.backends import make_index, search_chunks
+    from pipeline.domain.search.embedding import Embedder
     from pipeline.settings import get_settings
 
     filters = {}
@@ -129,9 +129,9 @@ def replay(trace_id: str = typer.Argument(...), events_file: Optional[Path] = ty
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Rebuild a conversation's timeline from its event log (ordered by seq; gaps,
     duplicates and out-of-order arrivals reported); optionally re-run a stage on it."""
-    from pipeline.domain.models import Event
-    from pipeline.domain.replay import replay_timeline
-    from pipeline.domain.storage import LocalObjectStore
+    from pipeline.domain.core.models import Event
+    from pipeline.domain.core.storage import LocalObjectStore
+    from pipeline.domain.insights.replay import replay_timeline
     from pipeline.settings import get_settings
 
     if events_file:
@@ -174,14 +174,14 @@ def _rerun(trace_id: str, stage: str, result) -> dict:
     """Re-run redaction (bronze events -> redacted payloads) or event analytics on the
     replayed timeline and diff against what the pipeline recorded. Both sides are
     redacted outputs: no raw payload is printed."""
-    from pipeline.domain.analytics import event_metrics
-    from pipeline.domain.gold import flatten
-    from pipeline.domain.ledger import Ledger
-    from pipeline.domain.keys import CallKeys
-    from pipeline.domain.processing import redact_event
-    from pipeline.domain.redaction import Redactor
-    from pipeline.domain.replay import format_diff, rerun_stage
-    from pipeline.domain.storage import LocalObjectStore
+    from pipeline.domain.core.keys import CallKeys
+    from pipeline.domain.core.ledger import Ledger
+    from pipeline.domain.core.storage import LocalObjectStore
+    from pipeline.domain.flows.analytics import flatten
+    from pipeline.domain.flows.redaction import redact_event
+    from pipeline.domain.insights.analytics import event_metrics
+    from pipeline.domain.insights.replay import format_diff, rerun_stage
+    from pipeline.domain.privacy.engine import Redactor
     from pipeline.settings import get_settings
 
     s = get_settings()
@@ -195,7 +195,7 @@ def _rerun(trace_id: str, stage: str, result) -> dict:
         raw = [json.loads(x) for x in store.get_bytes(keys.events).decode().splitlines() if x.strip()]
         redacted = [json.loads(x) for x in store.get_bytes(keys.redacted_events).decode().splitlines() if x.strip()]
         recorded = {int(o["seq"]): o["payload"] for o in redacted}
-        from pipeline.domain.models import Event
+        from pipeline.domain.core.models import Event
 
         timeline = [Event(o["trace_id"], int(o["seq"]), o["ts"], o["type"], o.get("payload") or {}) for o in raw]
         redactor = Redactor()
@@ -220,10 +220,10 @@ def erase(customer: Optional[str] = typer.Option(None, "--customer", help="Custo
           reason: str = typer.Option(..., help="Why (ticket id)"),
           actor: str = typer.Option("cli", help="Who")) -> None:
     """Erase a person's or a call's data from every layer, the vector index and datasets (audited)."""
-    from pipeline.domain.compliance import erase as do_erase
-    from pipeline.domain.ledger import Ledger
-    from pipeline.domain.storage import LocalObjectStore
-    from pipeline.domain.vectors import make_index
+    from pipeline.domain.core.ledger import Ledger
+    from pipeline.domain.core.storage import LocalObjectStore
+    from pipeline.domain.privacy.compliance import erase as do_erase
+    from pipeline.domain.search.backends import make_index
     from pipeline.settings import get_settings
 
     if bool(customer) == bool(call):
@@ -241,7 +241,7 @@ def erase(customer: Optional[str] = typer.Option(None, "--customer", help="Custo
 @quarantine_app.command("list")
 def quarantine_list(partition: Optional[str] = typer.Option(None, help="Day (YYYY-MM-DD)")) -> None:
     """List open quarantine records (reasons only)."""
-    from pipeline.domain.ledger import Ledger
+    from pipeline.domain.core.ledger import Ledger
     from pipeline.settings import get_settings
 
     for q in Ledger(get_settings().ledger_url).open_quarantine(partition=partition):
@@ -252,7 +252,7 @@ def quarantine_list(partition: Optional[str] = typer.Option(None, help="Day (YYY
 def quarantine_release(call_id: str = typer.Argument(...), reason: str = typer.Option(..., help="Why it may pass"),
                        actor: str = typer.Option("cli", help="Reviewer")) -> None:
     """Release a reviewed call from quarantine (audited); the next run processes it."""
-    from pipeline.domain.ledger import Ledger
+    from pipeline.domain.core.ledger import Ledger
     from pipeline.settings import get_settings
 
     n = Ledger(get_settings().ledger_url).release(call_id, actor, reason)

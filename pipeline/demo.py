@@ -74,9 +74,9 @@ def run_demo(samples: Path | None = None, echo=print) -> dict[str, Any]:
     import dagster as dg
 
     from pipeline.definitions import defs as load_defs
-    from pipeline.domain.ingest import scan_recordings
-    from pipeline.domain.landing import LocalLandingZone
-    from pipeline.domain.ledger import Ledger
+    from pipeline.domain.core.ledger import Ledger
+    from pipeline.domain.intake.ingest import scan_recordings
+    from pipeline.domain.intake.landing import LocalLandingZone
 
     t0 = time.perf_counter()
     settings = get_settings()
@@ -123,8 +123,8 @@ def run_demo(samples: Path | None = None, echo=print) -> dict[str, Any]:
 
 
 def summarize(settings: Any, ledger: Any, dates: list[str]) -> dict[str, Any]:
-    from pipeline.domain.registry import AdapterRegistry
-    from pipeline.domain.storage import LocalObjectStore
+    from pipeline.domain.core.storage import LocalObjectStore
+    from pipeline.domain.learning.registry import AdapterRegistry
 
     store = LocalObjectStore(settings.object_store_root)
     calls = ledger.calls()
@@ -142,7 +142,7 @@ def summarize(settings: Any, ledger: Any, dates: list[str]) -> dict[str, Any]:
     datasets = sorted(k for k in store.list("gold/training_datasets/") if k.endswith("manifest.json"))
     dataset_rows = store.get_json(datasets[-1])["rows"] if datasets else 0
     try:
-        from pipeline.domain.vectors import LanceDBIndex
+        from pipeline.domain.search.lance_index import LanceDBIndex
 
         embeddings = LanceDBIndex(settings.lancedb_uri).count()
     except Exception:
@@ -170,7 +170,7 @@ def summarize(settings: Any, ledger: Any, dates: list[str]) -> dict[str, Any]:
 
 
 def _redaction_quality(store: Any) -> dict[str, Any] | None:
-    from pipeline.domain.keys import redaction_quality_key
+    from pipeline.domain.core.keys import redaction_quality_key
 
     key = redaction_quality_key("latest")
     if not store.exists(key):

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 import dagster as dg
 from pydantic import Field
 
-from pipeline.domain import compliance
-from pipeline.domain.retention import RetentionPolicy
+from pipeline.domain.privacy import compliance
+from pipeline.domain.privacy.retention import RetentionPolicy
 from pipeline.settings import get_settings
 from resources.ledger import LedgerResource
 from resources.object_store import ObjectStoreResource

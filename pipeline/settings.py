@@ -86,7 +86,7 @@ class Settings:
         env = os.environ.get("CALLFORGE_ASR_WORKERS")
         if env:
             return max(1, int(env))
-        from pipeline.domain.asr import default_workers
+        from pipeline.domain.speech.asr import default_workers
 
         return int(self.section("asr").get("workers") or default_workers())
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from pipeline.domain.asr import AsrConfig, transcribe_many
+from pipeline.domain.speech.asr import AsrConfig, transcribe_many
 
 
 class AsrResource(dg.ConfigurableResource):

@@ -11,7 +11,7 @@ import threading
 import dagster as dg
 from pydantic import Field
 
-from pipeline.domain.embedding import Embedder
+from pipeline.domain.search.embedding import Embedder
 
 _CACHE: dict[tuple[str | None, int, str, bool], Embedder] = {}
 _CACHE_LOCK = threading.Lock()

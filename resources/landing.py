@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
-from pipeline.domain.landing import LandingZone, LocalLandingZone, S3LandingZone
+from pipeline.domain.intake.landing import LandingZone, LocalLandingZone, S3LandingZone
 
 
 class LandingZoneResource(dg.ConfigurableResource):

@@ -15,7 +15,7 @@ import threading
 import dagster as dg
 from pydantic import Field
 
-from pipeline.domain.ledger import Ledger, LedgerError
+from pipeline.domain.core.ledger import Ledger, LedgerError
 
 _LEDGERS: dict[tuple[int, str], Ledger] = {}
 _LOCK = threading.Lock()

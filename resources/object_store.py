@@ -1,5 +1,5 @@
 """Object-store resource: a local folder by default, S3 (or MinIO / any S3-protocol
-server) in production, behind the same :class:`pipeline.domain.storage.ObjectStore`.
+server) in production, behind the same :class:`pipeline.domain.core.storage.ObjectStore`.
 
 Embedded default::
 
@@ -30,7 +30,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
-from pipeline.domain.storage import LocalObjectStore, ObjectStore, S3ObjectStore
+from pipeline.domain.core.storage import LocalObjectStore, ObjectStore, S3ObjectStore
 
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
 _LOCK = threading.Lock()

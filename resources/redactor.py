@@ -7,7 +7,7 @@ from functools import lru_cache
 import dagster as dg
 from pydantic import Field
 
-from pipeline.domain.redaction import Redactor
+from pipeline.domain.privacy.engine import Redactor
 
 
 @lru_cache(maxsize=4)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from pipeline.domain.registry import AdapterRegistry
-from pipeline.domain.training import TrainConfig, default_base_model_path
+from pipeline.domain.learning.registry import AdapterRegistry
+from pipeline.domain.learning.training import TrainConfig, default_base_model_path
 
 
 class TrainerResource(dg.ConfigurableResource):

@@ -1,9 +1,9 @@
 """Vector index resource: LanceDB folder by default, Weaviate in production.
 
-Both backends implement `pipeline.domain.vectors.VectorIndex`. In production pass the
+Both backends implement `pipeline.domain.search.index.VectorIndex`. In production pass the
 Weaviate URL and API key as ``dg.EnvVar`` values (never literals). The Weaviate backend
 has not been run against a live server on the build machine (see the module docstring of
-`pipeline.domain.vectors`).
+`pipeline.domain.search.weaviate_index`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from pipeline.domain.vectors import BACKENDS, VectorIndex, make_index
+from pipeline.domain.search.backends import BACKENDS, make_index
+from pipeline.domain.search.index import VectorIndex
 
 
 class VectorIndexResource(dg.ConfigurableResource):

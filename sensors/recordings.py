@@ -7,9 +7,9 @@ from collections import defaultdict
 
 import dagster as dg
 
-from pipeline.domain.ingest import scan_recordings
-from pipeline.domain.landing import AUDIO_EXTENSIONS
-from pipeline.domain.models import stable_hash
+from pipeline.domain.core.models import stable_hash
+from pipeline.domain.intake.ingest import scan_recordings
+from pipeline.domain.intake.landing import AUDIO_EXTENSIONS
 from pipeline.jobs import annotations_job, ingest_job
 from resources.landing import LandingZoneResource
 

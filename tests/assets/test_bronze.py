@@ -11,8 +11,8 @@ import dagster as dg
 import pytest
 
 from assets.bronze import call_events, imported_transcripts, recordings
-from pipeline.domain.ledger import Ledger
-from pipeline.domain.storage import LocalObjectStore
+from pipeline.domain.core.ledger import Ledger
+from pipeline.domain.core.storage import LocalObjectStore
 from resources.landing import LandingZoneResource
 from resources.ledger import LedgerResource
 from resources.object_store import ObjectStoreResource
@@ -58,7 +58,7 @@ def test_bad_sidecar_quarantined_rest_ingested_nothing_lost(env):
     manifest = env["store"].get_json(f"bronze/recordings/{DAY1}/_manifest.json")
     assert sorted(manifest["calls"]) == ["call_0001", "call_0002"]
     for cid, sc in manifest["calls"].items():
-        from pipeline.domain.models import sha256_bytes
+        from pipeline.domain.core.models import sha256_bytes
         assert sc["audio_sha256"] == sha256_bytes((SAMPLES / "recordings" / f"{cid}.wav").read_bytes())
 
 

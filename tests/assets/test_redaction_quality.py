@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from assets.silver import redaction_quality_report
-from pipeline.domain.ledger import Ledger
+from pipeline.domain.core.ledger import Ledger
 from pipeline.settings import get_settings
 from resources.ledger import LedgerResource
 from resources.object_store import ObjectStoreResource

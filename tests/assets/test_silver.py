@@ -15,7 +15,7 @@ import soundfile as sf
 
 from assets.bronze import recordings
 from assets.silver import quarantine, transcripts
-from pipeline.domain.ledger import Ledger
+from pipeline.domain.core.ledger import Ledger
 from resources.asr import AsrResource
 from resources.landing import LandingZoneResource
 from resources.ledger import LedgerResource

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from pipeline.domain.analytics import (
+from pipeline.domain.core.models import Event, Segment, Transcript, Word
+from pipeline.domain.insights.analytics import (
     FAILURE_LAYERS,
     ROLLUP_COLUMNS,
     SENTIMENT_METHOD,
@@ -17,7 +18,6 @@ from pipeline.domain.analytics import (
     sentiment_score,
     tokens,
 )
-from pipeline.domain.models import Event, Segment, Transcript, Word
 
 DISCLOSURE = ["this call may be recorded"]
 

@@ -9,22 +9,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipeline.domain.asr import (
-    AsrConfig,
-    AsrEngine,
-    get_engine,
-    resolve_model_path,
-    transcribe_many,
-)
-from pipeline.domain.audio import (
+from pipeline.domain.core.models import Segment, Transcript
+from pipeline.domain.speech.asr import AsrConfig, AsrEngine, get_engine, resolve_model_path, transcribe_many
+from pipeline.domain.speech.audio import (
     AUDIO_DECODE_FAILED,
     AUDIO_EMPTY,
     AUDIO_SILENT,
     AUDIO_TOO_SHORT,
     AudioError,
 )
-from pipeline.domain.models import Segment, Transcript
-from pipeline.domain.quality import quality_gate, wer_cer
+from pipeline.domain.speech.quality import quality_gate, wer_cer
 
 for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_k, "1")
@@ -273,7 +267,7 @@ def test_per_channel_path_matches_packed(engine: AsrEngine, stereo_transcript: T
 
 
 def test_unpack_maps_words_back_to_channel_and_time() -> None:
-    from pipeline.domain.asr import _speech_chunks, _unpack_segments
+    from pipeline.domain.speech.asr import _speech_chunks, _unpack_segments
 
     # packed 0-2 s is channel 0 at 10-12 s; packed 2.2-4.2 s is channel 1 at 11-13 s
     spans = [(0.0, 2.0, 0, 10.0, 12.0), (2.2, 4.2, 1, 11.0, 13.0)]
@@ -331,8 +325,8 @@ def test_batched_first_word_after_pause_starts_at_speech_onset(engine: AsrEngine
     ("4532," spoken as four digits) to start ~0.9 s late, which would leave the start of a
     card number audible in redacted audio. The first word must start at the VAD onset and
     must not depend on the call transcribed before it."""
-    from pipeline.domain.asr import _vad_intervals
-    from pipeline.domain.audio import decode_call
+    from pipeline.domain.speech.asr import _vad_intervals
+    from pipeline.domain.speech.audio import decode_call
 
     path = Path(__file__).resolve().parents[2] / "samples" / "recordings" / "call_0002.wav"
     _, chans = decode_call(path, 16000)
@@ -344,7 +338,7 @@ def test_batched_first_word_after_pause_starts_at_speech_onset(engine: AsrEngine
 
 
 def test_clip_groups_pack_one_channel_up_to_the_limit() -> None:
-    from pipeline.domain.asr import _clip_groups
+    from pipeline.domain.speech.asr import _clip_groups
 
     sr = 16000
     iv = [(0, 10 * sr), (12 * sr, 22 * sr), (25 * sr, 31 * sr), (40 * sr, 70 * sr)]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipeline.domain.audio import (
+from pipeline.domain.speech.audio import (
     AUDIO_DECODE_FAILED,
     AUDIO_EMPTY,
     DBFS_FLOOR,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.domain.chunking import TRUNCATION_MARKER, chunk_transcript, speaker_turns
-from pipeline.domain.models import Segment, Transcript
+from pipeline.domain.core.models import Segment, Transcript
+from pipeline.domain.search.chunking import TRUNCATION_MARKER, chunk_transcript, speaker_turns
 
 
 def _t(*segs: tuple[str, float, float, str]) -> Transcript:

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from pipeline.domain.datasets import (
+from pipeline.domain.core.models import AGENT, CUSTOMER, UNKNOWN_SPEAKER, Segment, Transcript
+from pipeline.domain.learning.datasets import (
     DEFAULT_SYSTEM_PROMPT,
     LabelledCall,
     build_examples,
@@ -16,7 +17,6 @@ from pipeline.domain.datasets import (
     to_dataset_dict,
     write_chat_jsonl,
 )
-from pipeline.domain.models import AGENT, CUSTOMER, UNKNOWN_SPEAKER, Segment, Transcript
 
 
 def _transcript(*turns: tuple[str, str]) -> Transcript:

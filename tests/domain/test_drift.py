@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.domain.drift import (
+from pipeline.domain.insights.drift import (
     DEGRADATION_THRESHOLDS,
     PSI_THRESHOLDS,
     embedding_drift,

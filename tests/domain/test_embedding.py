@@ -12,7 +12,7 @@ import pytest
 for _v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_v, "1")
 
-from pipeline.domain.embedding import (  # noqa: E402
+from pipeline.domain.search.embedding import (
     Embedder,
     EmbeddingError,
     default_model_path,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.domain.evaluation import compare_for_promotion, evaluate_predictions, report_markdown
+from pipeline.domain.learning.evaluation import compare_for_promotion, evaluate_predictions, report_markdown
 
 
 def _m(score: float, n: int = 100) -> dict:

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from pipeline.domain.events import (
+from pipeline.domain.core.models import Event
+from pipeline.domain.intake.events import (
     EventLogError,
     EventParseResult,
     events_to_jsonl,
     merge_events,
     parse_event_lines,
 )
-from pipeline.domain.models import Event
 
 
 def _ev(trace: str, seq: int, etype: str = "tool_call", **payload: Any) -> Event:

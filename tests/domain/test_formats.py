@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.domain.formats import (
+from pipeline.domain.core.models import AGENT, CUSTOMER, UNKNOWN_SPEAKER, Transcript
+from pipeline.domain.intake.formats import (
     MAX_SEGMENT_S,
     SUPPORTED_FORMATS,
     TranscriptFormatError,
@@ -29,7 +30,6 @@ from pipeline.domain.formats import (
     speaker_map_from_channel_map,
     speaker_role,
 )
-from pipeline.domain.models import AGENT, CUSTOMER, UNKNOWN_SPEAKER, Transcript
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "formats"
 WEBVTT_PY = FIXTURES / "webvtt-py"

@@ -6,8 +6,8 @@ import io
 import numpy as np
 import pandas as pd
 
-from pipeline.domain.gold import drift_partition
-from pipeline.domain.storage import LocalObjectStore
+from pipeline.domain.core.storage import LocalObjectStore
+from pipeline.domain.flows.drift import drift_partition
 
 
 def _put_month(store, month: str, vectors: np.ndarray) -> None:

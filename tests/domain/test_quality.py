@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.domain.models import Segment, Transcript, Word
-from pipeline.domain.quality import (
+from pipeline.domain.core.models import Segment, Transcript, Word
+from pipeline.domain.speech.quality import (
     ABNORMAL_SPEAKING_RATE,
     CLIPPING,
     HALLUCINATION_REPETITION,

@@ -1,4 +1,4 @@
-"""PII redaction engine for call speech (pipeline/domain/redaction.py, spoken.py).
+"""PII redaction engine for call speech (pipeline/domain/privacy/: engine, detectors, spoken.py).
 
 One Presidio engine is built for the whole module (``redactor`` fixture, ~5-20 s);
 every other test is milliseconds.
@@ -15,21 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.domain.models import Segment, Transcript, Word
-from pipeline.domain.redaction import (
-    ENTITY_TYPES,
-    PiiSpan,
-    Redactor,
-    merge_spans,
-    normalise_value,
-    pii_time_spans,
-    redact_jsonl,
-    redact_transcript,
-    infer_value_type,
-    residual_pii,
-    verify_redacted_audio,
-)
-from pipeline.domain.spoken import find_number_runs, luhn_valid, normalise_heard, spoken_to_digits
+from pipeline.domain.core.models import Segment, Transcript, Word
+from pipeline.domain.privacy.audio import infer_value_type, pii_time_spans, verify_redacted_audio
+from pipeline.domain.privacy.engine import Redactor, normalise_value, redact_jsonl
+from pipeline.domain.privacy.residual import residual_pii
+from pipeline.domain.privacy.spans import ENTITY_TYPES, PiiSpan, merge_spans
+from pipeline.domain.privacy.spoken import find_number_runs, luhn_valid, normalise_heard, spoken_to_digits
+from pipeline.domain.privacy.transcripts import redact_transcript
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "pipeline" / "domain" / "data" / "pii" / "spoken.jsonl"
@@ -608,7 +600,7 @@ def test_normalise_heard_equates_spoken_and_written_digits() -> None:
 
 # ------------------------------------------------------------------ purity
 def test_importing_the_domain_module_loads_no_heavy_library() -> None:
-    code = ("import sys, pipeline.domain.redaction, pipeline.domain.spoken; "
+    code = ("import sys, pipeline.domain.privacy.engine, pipeline.domain.privacy.transcripts, pipeline.domain.privacy.residual, pipeline.domain.privacy.spoken; "
             "print(sorted(m for m in ('presidio_analyzer', 'spacy', 'dagster') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -623,7 +615,7 @@ def test_importing_the_domain_module_loads_no_heavy_library() -> None:
      ["74 106 Kate Edger Place, BINSTED, Vatican City"]),
 ])
 def test_written_international_addresses_and_blocks(text: str, expected: list[str]) -> None:
-    from pipeline.domain.redaction import detect_written_addresses
+    from pipeline.domain.privacy.detectors.addresses import detect_written_addresses
 
     assert [text[s.start:s.end] for s in detect_written_addresses(text)] == expected
 
@@ -635,7 +627,7 @@ def test_written_international_addresses_and_blocks(text: str, expected: list[st
     "press two for billing, three for support",
 ])
 def test_written_address_negatives(text: str) -> None:
-    from pipeline.domain.redaction import detect_written_addresses
+    from pipeline.domain.privacy.detectors.addresses import detect_written_addresses
 
     assert detect_written_addresses(text) == []
 
@@ -673,7 +665,7 @@ def test_written_address_negatives(text: str) -> None:
     ("i moved here from texas twelve years ago", []),
 ])
 def test_number_patterns_of_call_speech(text: str, expected: list[tuple[str, str]]) -> None:
-    from pipeline.domain.redaction import detect_numbers
+    from pipeline.domain.privacy.detectors.numbers import detect_numbers
 
     assert [(text[s.start:s.end], s.entity_type) for s in detect_numbers(text)] == expected
 
@@ -687,7 +679,7 @@ def test_number_patterns_of_call_speech(text: str, expected: list[tuple[str, str
     ("i called on march third", []),  # no year, no birth cue
 ])
 def test_dates_of_birth(text: str, expected: list[str]) -> None:
-    from pipeline.domain.redaction import detect_dates
+    from pipeline.domain.privacy.detectors.dates import detect_dates
 
     assert [text[s.start:s.end] for s in detect_dates(text)] == expected
 
@@ -701,7 +693,7 @@ def test_dates_of_birth(text: str, expected: list[str]) -> None:
     ("find us online at contoso dot com", []),
 ])
 def test_spoken_emails_and_the_residual_gate_agree(text: str, expected: list[str]) -> None:
-    from pipeline.domain.redaction import detect_emails
+    from pipeline.domain.privacy.detectors.emails import detect_emails
 
     assert [text[s.start:s.end] for s in detect_emails(text)] == expected
     assert bool(residual_pii(text)) == bool(expected)

@@ -1,4 +1,4 @@
-"""Scoring of the redaction engine against labelled sets (pipeline/domain/redaction_eval.py).
+"""Scoring of the redaction engine against labelled sets (pipeline/domain/privacy/evaluation.py).
 Pure scoring tests use hand-made predictions; no engine is built here."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.domain.redaction_eval import (
+from pipeline.domain.privacy.evaluation import (
     DEFAULT_SETS,
     EvalRow,
     EvalSetError,

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from pipeline.domain.models import sha256_bytes
-from pipeline.domain.registry import AdapterRegistry, TrainingGate, check_gate
+from pipeline.domain.core.models import sha256_bytes
+from pipeline.domain.learning.registry import AdapterRegistry, TrainingGate, check_gate
 
 MANIFEST = {"base_model": "minilm", "dataset_version": "ds-1", "config": {"lora_r": 16}, "metrics": {"macro_f1": 0.9}}
 

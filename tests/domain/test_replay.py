@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from pipeline.domain.models import Event
-from pipeline.domain.replay import ReplayResult, format_diff, replay_timeline, rerun_stage
+from pipeline.domain.core.models import Event
+from pipeline.domain.insights.replay import ReplayResult, format_diff, replay_timeline, rerun_stage
 
 
 def _ev(seq: int, typ: str = "utterance", trace: str = "tr-1", **payload: object) -> Event:

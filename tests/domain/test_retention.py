@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from pipeline.domain.retention import (
+from pipeline.domain.privacy.retention import (
     LAYERS,
     RetentionAction,
     RetentionPolicy,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.domain.models import AGENT, CUSTOMER, CallMetadata
-from pipeline.domain.sidecar import (
+from pipeline.domain.core.models import AGENT, CUSTOMER, CallMetadata
+from pipeline.domain.intake.sidecar import (
     INVALID_JSON,
     INVALID_VALUE,
     MISSING_FIELD,

@@ -16,7 +16,7 @@ import pytest
 for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ[_name] = "1"
 
-from pipeline.domain.training import (  # noqa: E402
+from pipeline.domain.learning.training import (
     ADAPTER_FILES,
     TrainConfig,
     base_classifier,
@@ -79,8 +79,8 @@ def test_default_base_model_path_is_hf_folder(base_path) -> None:
 def test_domain_modules_import_without_heavy_libraries() -> None:
     code = (
         "import sys\n"
-        "import pipeline.domain.training, pipeline.domain.datasets, pipeline.domain.evaluation, "
-        "pipeline.domain.registry\n"
+        "import pipeline.domain.learning.training, pipeline.domain.learning.datasets, pipeline.domain.learning.evaluation, "
+        "pipeline.domain.learning.registry\n"
         "heavy = [m for m in ('torch', 'transformers', 'peft', 'sklearn', 'datasets', 'dagster') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -19,22 +19,23 @@ import pytest
 for _v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_v, "1")
 
-from pipeline.domain.vectors import (  # noqa: E402
+from pipeline.domain.search.backends import make_index, search_chunks
+from pipeline.domain.search.index import (
     Clause,
-    LanceDBIndex,
     VectorIndex,
+    lance_where,
+    normalize_filters,
+    normalize_rows,
+    sql_literal,
+    validate_tenant,
+)
+from pipeline.domain.search.lance_index import LanceDBIndex
+from pipeline.domain.search.weaviate_index import (
     WeaviateImportError,
     WeaviateIndex,
     chunk_uuid,
     import_with_retries,
-    lance_where,
-    make_index,
-    normalize_filters,
-    normalize_rows,
     parse_weaviate_url,
-    search_chunks,
-    sql_literal,
-    validate_tenant,
     weaviate_filter,
     weaviate_properties,
 )
@@ -359,7 +360,7 @@ def test_make_index(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def embedder():
-    from pipeline.domain.embedding import Embedder
+    from pipeline.domain.search.embedding import Embedder
 
     return Embedder()
 
@@ -607,7 +608,7 @@ def _lance_file_versions(db_dir: Path) -> set[tuple[int, int]]:
 
 
 def test_new_tables_use_lance_file_format_2_1(tmp_path: Path, index, two_tenants) -> None:
-    from pipeline.domain.vectors import LANCE_FILE_VERSION
+    from pipeline.domain.search.index import LANCE_FILE_VERSION
 
     assert LANCE_FILE_VERSION == "2.1"
     assert _lance_file_versions(tmp_path / "db") == {(2, 1)}
@@ -616,7 +617,8 @@ def test_new_tables_use_lance_file_format_2_1(tmp_path: Path, index, two_tenants
 def test_existing_table_in_other_format_is_searched_unchanged(tmp_path: Path, rng) -> None:
     import lancedb
 
-    from pipeline.domain.vectors import lance_schema, normalize_rows, rows_to_arrow
+    from pipeline.domain.search.index import normalize_rows
+    from pipeline.domain.search.lance_index import lance_schema, rows_to_arrow
 
     rows = [make_row(i, "acme", f"call-{i % 2}", unit(rng.standard_normal(DIM))) for i in range(6)]
     metas, vecs = normalize_rows(rows, DIM)

@@ -13,12 +13,12 @@ import dagster as dg
 import pytest
 
 from pipeline.demo import stage_samples
-from pipeline.domain.keys import CallKeys
-from pipeline.domain.ledger import Ledger
-from pipeline.domain.models import Transcript
-from pipeline.domain.redaction import residual_pii
-from pipeline.domain.storage import LocalObjectStore
-from pipeline.domain.vectors import LanceDBIndex
+from pipeline.domain.core.keys import CallKeys
+from pipeline.domain.core.ledger import Ledger
+from pipeline.domain.core.models import Transcript
+from pipeline.domain.core.storage import LocalObjectStore
+from pipeline.domain.privacy.residual import residual_pii
+from pipeline.domain.search.lance_index import LanceDBIndex
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -214,8 +214,8 @@ def test_vector_index_rows_are_redacted_and_tenant_scoped(run):
 
 
 def test_search_returns_the_semantically_right_call(run):
-    from pipeline.domain.embedding import Embedder
-    from pipeline.domain.vectors import search_chunks
+    from pipeline.domain.search.backends import search_chunks
+    from pipeline.domain.search.embedding import Embedder
 
     embedder = Embedder()
     hits = search_chunks(run["index"], embedder, "customer lost their card", tenant="acme", k=3)
@@ -269,7 +269,7 @@ def _traces(run, call_id: str) -> list[str]:
 
 
 def test_erasure_by_customer_removes_every_trace(run):
-    from pipeline.domain.compliance import erase
+    from pipeline.domain.privacy.compliance import erase
 
     rep = erase(run["store"], run["ledger"], run["index"], actor="test", reason="ticket-1", customer_id="cust_001")
     assert set(rep.erased) == {"call_0001", "call_0002"}

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from dagster_aws.s3 import S3Resource
 
 from assets.bronze import call_events, recordings
-from pipeline.domain.ledger import Ledger
+from pipeline.domain.core.ledger import Ledger
 from resources.landing import LandingZoneResource
 from resources.ledger import LedgerResource
 from resources.object_store import ObjectStoreResource

@@ -14,14 +14,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from pipeline.domain.ledger import (
-    AUDIT_ACTIONS,
-    Ledger,
-    LedgerError,
-    LegalHoldError,
-    sqlite_url,
-)
-from pipeline.domain.models import CallMetadata, Consent, QuarantineRecord
+from pipeline.domain.core.ledger import AUDIT_ACTIONS, Ledger, LedgerError, LegalHoldError, sqlite_url
+from pipeline.domain.core.models import CallMetadata, Consent, QuarantineRecord
 
 T0 = datetime(2024, 5, 1, 23, 30, tzinfo=timezone(timedelta(hours=-2)))  # 2024-05-02 UTC
 
@@ -245,7 +239,7 @@ def test_legal_hold_blocks_deletion_until_cleared(ledger: Ledger) -> None:
 
 
 def test_ledger_rows_feed_the_retention_planner(ledger: Ledger) -> None:
-    from pipeline.domain.retention import LAYERS, plan_retention, policies_from_settings
+    from pipeline.domain.privacy.retention import LAYERS, plan_retention, policies_from_settings
 
     pols = policies_from_settings({"default": {}, "short": {"audio_days": 1,
                                                             "transcript_days": 1,

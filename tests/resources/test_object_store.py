@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pipeline.domain.storage import (
+from pipeline.domain.core.storage import (
     TMP_PREFIX,
     LocalObjectStore,
     ObjectStore,

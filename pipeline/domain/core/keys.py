@@ -1,0 +1,117 @@
+"""Deterministic object-store keys for every layer, derived from partition and call id.
+
+Every per-call artefact of every layer is listed by ``CallKeys.layer_keys`` so retention
+and erasure can remove a call from all layers without guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from pipeline.domain.core.storage import ObjectStore
+
+
+@dataclass(frozen=True)
+class CallKeys:
+    date: str
+    tenant: str
+    call_id: str
+
+    @property
+    def bronze_prefix(self) -> str:
+        return f"bronze/recordings/{self.date}/{self.tenant}/{self.call_id}/"
+
+    def bronze_audio(self, ext: str) -> str:
+        return f"{self.bronze_prefix}audio{ext}"
+
+    @property
+    def bronze_sidecar(self) -> str:
+        return f"{self.bronze_prefix}sidecar.json"
+
+    @property
+    def imported_transcript(self) -> str:
+        return f"bronze/imported_transcripts/{self.date}/{self.call_id}.json"
+
+    @property
+    def events(self) -> str:
+        return f"bronze/call_events/{self.date}/{self.call_id}.jsonl"
+
+    @property
+    def transcript(self) -> str:
+        return f"silver/transcripts/{self.date}/{self.call_id}.json"
+
+    @property
+    def redacted_transcript(self) -> str:
+        return f"silver/redacted_transcripts/{self.date}/{self.call_id}.json"
+
+    @property
+    def redacted_audio(self) -> str:
+        return f"silver/redacted_audio/{self.date}/{self.call_id}.wav"
+
+    @property
+    def redacted_events(self) -> str:
+        return f"silver/redacted_events/{self.date}/{self.call_id}.jsonl"
+
+    @property
+    def analytics(self) -> str:
+        return f"gold/conversation_analytics/{self.date}/calls/{self.call_id}.json"
+
+    def layer_keys(self) -> dict[str, list[str]]:
+        """Keys (or prefixes ending in '/') of this call, grouped by retention layer
+        (the names of retention.LAYERS)."""
+        return {
+            "audio": [self.bronze_prefix, self.redacted_audio],
+            "transcript": [self.imported_transcript, self.transcript, self.redacted_transcript, self.analytics],
+            "events": [self.events, self.redacted_events],
+        }
+
+
+def manifest_key(date: str) -> str:
+    return f"bronze/recordings/{date}/_manifest.json"
+
+
+def quarantine_raw_key(date: str, name: str) -> str:
+    """Where a quarantined input's bytes are kept (nothing is lost)."""
+    return f"quarantine/{date}/{name}"
+
+
+def quarantine_report_key(date: str) -> str:
+    return f"silver/quarantine/{date}.json"
+
+
+def analytics_table_key(date: str) -> str:
+    return f"gold/conversation_analytics/{date}/calls.parquet"
+
+
+def dataset_prefix(version: str) -> str:
+    return f"gold/training_datasets/{version}/"
+
+
+def adapter_prefix(version: str) -> str:
+    return f"gold/lora_adapters/{version}/"
+
+
+def eval_report_key(version: str) -> str:
+    return f"gold/eval_reports/{version}.json"
+
+
+def drift_report_key(month: str) -> str:
+    return f"gold/drift_reports/{month}.json"
+
+
+def redaction_quality_key(stamp: str) -> str:
+    """A redaction quality report; ``stamp`` is a UTC timestamp or ``latest``."""
+    return f"silver/redaction_quality_report/{stamp}.json"
+
+
+def delete_call_layers(store: ObjectStore, keys: CallKeys, layers: tuple[str, ...]) -> int:
+    """Delete a call's objects in the given layers (names of ``layer_keys``); returns how many."""
+    n = 0
+    for layer, paths in keys.layer_keys().items():
+        if layer not in layers:
+            continue
+        for p in paths:
+            n += store.delete_prefix(p) if p.endswith("/") else int(store.delete(p))
+    return n

@@ -1,0 +1,81 @@
+"""The silver transcription flow of one day partition: each call transcribed (or its
+platform transcript imported), put through the quality gate, stored or quarantined.
+Called by ``silver/transcripts``.
+
+Idempotent per call: the stage records (input hash, code version) in the ledger and skips
+calls whose inputs and code are unchanged. Failures become quarantine records; one bad call
+never stops the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from pipeline.domain.core.keys import CallKeys
+from pipeline.domain.core.ledger import Ledger
+from pipeline.domain.core.models import Transcript
+from pipeline.domain.core.storage import ObjectStore
+from pipeline.domain.flows.common import _bronze_sidecar, _imported, _local_paths, _quarantine
+from pipeline.domain.intake.ingest import StageReport, partition_calls
+from pipeline.domain.speech.audio import AudioError
+from pipeline.domain.speech.quality import QualityThresholds, quality_gate
+
+TRANSCRIBE_VERSION = "1"
+
+
+def transcribe_partition(
+    store: ObjectStore,
+    ledger: Ledger,
+    run_asr: Callable[..., Iterator[tuple[str, object]]],
+    asr_fingerprint: str,
+    date: str,
+    thresholds: QualityThresholds,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> StageReport:
+    """Transcribe every active call of the partition that has no current transcript."""
+    report = StageReport()
+    code_version = f"{TRANSCRIBE_VERSION}:{asr_fingerprint}"
+    todo: list[tuple[str, CallKeys, dict]] = []
+    for call in partition_calls(ledger, date):
+        keys = CallKeys(date, call["tenant"], call["call_id"])
+        sc = _bronze_sidecar(store, keys)
+        if sc is None:
+            continue
+        if ledger.is_current("transcribe", call["call_id"], sc["audio_sha256"], code_version):
+            report.skipped.append(call["call_id"])
+            continue
+        todo.append((call["call_id"], keys, sc))
+    if not todo:
+        return report
+    by_id = {cid: (keys, sc) for cid, keys, sc in todo}
+    with _local_paths(store, [sc["audio_key"] for _, _, sc in todo]) as paths:
+        jobs = [
+            (cid, path, {int(k): v for k, v in (sc.get("channel_map") or {}).items()} or None,
+             _imported(store, keys))  # mono calls take speaker turns from a platform transcript
+            for (cid, keys, sc), path in zip(todo, paths)
+        ]
+        for call_id, result in run_asr(jobs, on_progress=on_progress):
+            keys, sc = by_id[call_id]
+            tenant = sc["tenant"]
+            if isinstance(result, AudioError):
+                _quarantine(ledger, report, call_id, date, tenant, "transcription", result.reason,
+                            f"{Path(sc['audio_key']).name}: {result}", store.uri(sc["audio_key"]))
+            elif isinstance(result, Exception):
+                _quarantine(ledger, report, call_id, date, tenant, "transcription", "transcription_failed",
+                            f"{type(result).__name__} while transcribing {Path(sc['audio_key']).name}",
+                            store.uri(sc["audio_key"]))
+            else:
+                transcript: Transcript = result  # type: ignore[assignment]
+                transcript.call_id = call_id
+                store.put_json(keys.transcript, transcript.to_dict())
+                reasons = quality_gate(transcript.quality, thresholds)
+                for reason in reasons:
+                    _quarantine(ledger, report, call_id, date, tenant, "quality_gate", reason,
+                                f"quality gate failed: {reason}", store.uri(keys.transcript))
+                if not reasons:
+                    report.processed.append(call_id)
+                report.counts["audio_seconds"] += float(transcript.duration or 0.0)
+                report.counts["words"] += sum(len(s.words) for s in transcript.segments)
+            ledger.mark_processed("transcribe", call_id, sc["audio_sha256"], code_version, store.uri(keys.transcript))
+    return report

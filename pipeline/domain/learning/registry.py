@@ -1,0 +1,243 @@
+"""Filesystem adapter registry and the training gate (pure domain).
+
+Layout under ``root`` (the caller syncs the folder to the object store)::
+
+    versions/v0001/            adapter files + manifest.json
+    versions/v0002/ ...
+    champion.json              {"version", "reason", "promoted_at"}
+    history.jsonl              one line per promotion (append-only)
+
+Registration is atomic: files are copied into a staging folder which is renamed to the
+next free version; two concurrent registrations get different versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pipeline.domain.core.models import sha256_bytes
+
+VERSION_RE = re.compile(r"^v(\d{4,})$")
+REQUIRED_MANIFEST_KEYS = ("base_model", "dataset_version", "config", "metrics")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
+MANIFEST = "manifest.json"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class AdapterRegistry:
+    """Versioned adapters in a folder, with a champion pointer and promotion history."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.versions_dir = self.root / "versions"
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- versions -----------------------------------------------------------------
+    def versions(self) -> list[str]:
+        """Registered versions, oldest first."""
+        found = [
+            p.name
+            for p in self.versions_dir.iterdir()
+            if p.is_dir() and VERSION_RE.match(p.name) and (p / MANIFEST).is_file()
+        ]
+        return sorted(found, key=lambda v: int(v[1:]))
+
+    def path(self, version: str) -> Path:
+        """Folder of a registered version (KeyError if unknown)."""
+        if not VERSION_RE.match(version or ""):
+            raise ValueError(f"not a version name: {version!r} (expected like 'v0001')")
+        p = self.versions_dir / version
+        if not (p / MANIFEST).is_file():
+            raise KeyError(f"adapter version {version} is not registered under {self.versions_dir}")
+        return p
+
+    def manifest(self, version: str) -> dict[str, Any]:
+        """The manifest.json of a version."""
+        p = self.path(version) / MANIFEST
+        try:
+            return json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{p}: invalid JSON at line {e.lineno}: {e.msg}") from e
+
+    def register(self, adapter_dir: Path | str, manifest: dict[str, Any]) -> str:
+        """Copy an adapter folder into the registry as the next version; returns it.
+
+        ``manifest`` must hold ``base_model``, ``dataset_version``, ``config`` and
+        ``metrics``; the registry adds ``version``, ``created_at``, ``files`` (sha256 and
+        size of every file) and ``weights_sha256`` (weight files only).
+        """
+        adapter_dir = Path(adapter_dir)
+        if not adapter_dir.is_dir():
+            raise FileNotFoundError(f"adapter folder {adapter_dir} does not exist")
+        missing = [k for k in REQUIRED_MANIFEST_KEYS if k not in manifest]
+        if missing:
+            raise ValueError(f"manifest for {adapter_dir} is missing {', '.join(missing)}")
+        files = sorted(p for p in adapter_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
+        if not any(p.suffix in WEIGHT_SUFFIXES for p in files):
+            raise ValueError(f"adapter folder {adapter_dir} has no weight files ({', '.join(WEIGHT_SUFFIXES)})")
+
+        staging = self.root / f".staging-{uuid.uuid4().hex}"
+        staging.mkdir(parents=True)
+        try:
+            file_info: dict[str, dict[str, Any]] = {}
+            for src in files:
+                rel = src.relative_to(adapter_dir).as_posix()
+                dst = staging / rel
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+                data = dst.read_bytes()
+                file_info[rel] = {"sha256": sha256_bytes(data), "bytes": len(data)}
+            record = json.loads(json.dumps(manifest, default=str))  # JSON-safe deep copy
+            record.update(
+                {
+                    "created_at": _now(),
+                    "files": file_info,
+                    "weights_sha256": {
+                        k: v["sha256"] for k, v in file_info.items() if Path(k).suffix in WEIGHT_SUFFIXES
+                    },
+                }
+            )
+            # claim the next free version by renaming (atomic; fails if taken)
+            for _ in range(1000):
+                existing = [int(p.name[1:]) for p in self.versions_dir.iterdir() if VERSION_RE.match(p.name)]
+                version = f"v{(max(existing, default=0) + 1):04d}"
+                record["version"] = version
+                (staging / MANIFEST).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+                try:
+                    os.rename(staging, self.versions_dir / version)
+                    return version
+                except OSError:
+                    continue  # raced with another registration: try the next number
+            raise RuntimeError(f"could not allocate a version under {self.versions_dir}")
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def verify(self, version: str) -> list[str]:
+        """Files of ``version`` whose bytes no longer match the manifest (empty = intact)."""
+        root = self.path(version)
+        bad = []
+        for rel, info in self.manifest(version).get("files", {}).items():
+            p = root / rel
+            if not p.is_file() or sha256_bytes(p.read_bytes()) != info["sha256"]:
+                bad.append(rel)
+        return bad
+
+    # -- champion -----------------------------------------------------------------
+    def champion(self) -> str | None:
+        """The promoted version, or None before any promotion."""
+        p = self.root / "champion.json"
+        if not p.is_file():
+            return None
+        try:
+            return json.loads(p.read_text())["version"]
+        except (json.JSONDecodeError, KeyError) as e:
+            raise ValueError(f"{p}: corrupt champion pointer ({e})") from e
+
+    def promote(self, version: str, reason: str) -> None:
+        """Make ``version`` the champion and append the promotion to history.jsonl."""
+        self.path(version)  # raises if unknown
+        if not reason or not reason.strip():
+            raise ValueError("a promotion needs a reason")
+        entry = {"version": version, "previous": self.champion(), "reason": reason, "promoted_at": _now()}
+        with (self.root / "history.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        _atomic_write_text(self.root / "champion.json", json.dumps(entry, indent=2, sort_keys=True) + "\n")
+
+    def history(self) -> list[dict[str, Any]]:
+        """All promotions, oldest first."""
+        p = self.root / "history.jsonl"
+        if not p.is_file():
+            return []
+        out = []
+        for lineno, line in enumerate(p.read_text().splitlines(), 1):
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{p}:{lineno}: invalid JSON ({e.msg})") from e
+        return out
+
+
+# -- training gate ----------------------------------------------------------------------
+
+
+@dataclass
+class GateDecision:
+    """Whether training may start; ``reasons`` lists every failed condition (or, when
+    open, the conditions that were met)."""
+
+    open: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+class TrainingGate:
+    """Training runs only when all conditions hold (architecture invariant 6)."""
+
+    @staticmethod
+    def check_gate(
+        n_labelled: int,
+        n_since_last: int,
+        min_examples: int,
+        min_new: int,
+        training_in_flight: bool,
+        data_checks_ok: bool,
+    ) -> GateDecision:
+        """Open only if there are >= ``min_examples`` labelled examples, >= ``min_new``
+        new ones since the last training, no training in flight and data checks green."""
+        for name, value in (
+            ("n_labelled", n_labelled),
+            ("n_since_last", n_since_last),
+            ("min_examples", min_examples),
+            ("min_new", min_new),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        if n_since_last > n_labelled:
+            raise ValueError(f"n_since_last ({n_since_last}) exceeds n_labelled ({n_labelled})")
+        failed = []
+        if n_labelled < min_examples:
+            failed.append(f"not enough labelled examples: {n_labelled} < {min_examples}")
+        if n_since_last < min_new:
+            failed.append(f"not enough new labelled examples since last training: {n_since_last} < {min_new}")
+        if training_in_flight:
+            failed.append("another training run is in flight")
+        if not data_checks_ok:
+            failed.append("data checks are not green")
+        if failed:
+            return GateDecision(False, failed)
+        return GateDecision(
+            True,
+            [
+                f"{n_labelled} labelled >= {min_examples}",
+                f"{n_since_last} new >= {min_new}",
+                "no training in flight",
+                "data checks green",
+            ],
+        )
+
+
+check_gate = TrainingGate.check_gate

