@@ -32,6 +32,8 @@ def report_metadata(report: StageReport, **extra: Any) -> dict[str, Any]:
         md["quarantine_reasons"] = dg.MetadataValue.json(report.reasons())
     for k, v in sorted(report.counts.items()):
         md[k.replace(":", "_")] = round(v, 3) if isinstance(v, float) else v
+    for k, v in sorted(report.details.items()):
+        md[k] = dg.MetadataValue.json(v)
     md.update(extra)
     return md
 

@@ -106,6 +106,28 @@ def test_imports_unknown_and_malformed_formats_are_quarantined_naming_the_file(e
     assert {s["speaker"] for s in doc["segments"]} == {"agent", "customer"}
 
 
+def test_platform_vtt_with_one_bad_cue_keeps_the_good_cues_and_says_which_line(env):
+    tr = env["landing"] / "transcripts"
+    (tr / "call_0004.vtt").write_text(
+        "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Agent>thanks for calling\n\n"
+        "bad-->id\n\n"  # an identifier with '-->' and no timing line: that block is lost
+        "00:00:03.000 --> 00:00:04.000\n<v Customer>hi there\n\n"
+        "00:00:05.000 --> 00:00:xx.000\n<v Agent>lost\n\n"
+        "00:00:06.000 --> 00:00:07.000\n<v Agent>how can I help\n")
+    dg.materialize([recordings], partition_key=DAY2, resources=env["resources"])
+    res = dg.materialize([imported_transcripts], partition_key=DAY2, resources=env["resources"])
+    assert res.success
+    md = _mat(res, ["bronze", "imported_transcripts"])
+    assert md["cues_skipped"] == 2
+    assert md["skipped_cue_lines"] == {"call_0004.vtt": [6, 11]}
+    assert not [r for r in env["ledger"].open_quarantine(partition=DAY2) if r["call_id"] == "call_0004"]
+    doc = env["store"].get_json(f"bronze/imported_transcripts/{DAY2}/call_0004.json")
+    assert [(s["speaker"], s["text"]) for s in doc["segments"]] == [
+        ("agent", "thanks for calling"), ("customer", "hi there"), ("agent", "how can I help")]
+    assert doc["quality"]["import"]["skipped_lines"] == [6, 11]
+    assert "lost" not in str(md)
+
+
 def test_events_deduplicated_ordered_append_only(env):
     dg.materialize([recordings], partition_key=DAY1, resources=env["resources"])
     res = dg.materialize([call_events], partition_key=DAY1, resources=env["resources"])

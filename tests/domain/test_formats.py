@@ -189,8 +189,6 @@ def test_youtube_cue_interrupted_by_timing_line_starts_a_new_cue() -> None:
     [
         ("empty.vtt", 1, "missing 'WEBVTT' header"),
         ("invalid.vtt", 1, "missing 'WEBVTT' header"),
-        ("invalid_timeframe.vtt", 6, "cue timing malformed: bad timestamp '00:00:1d.890'"),
-        ("missing_timeframe.vtt", 6, "cue has no timing line"),
         ("invalid_timeframe.srt", 6, "cue timing malformed"),
         ("missing_timeframe.srt", 6, "cue has no timing line"),
     ],
@@ -205,6 +203,25 @@ def test_malformed_caption_fixtures_fail_cleanly(name: str, line: int, reason: s
     assert str(err).startswith(f"{name} line {line}: {reason}")
     assert reason in err.reason
     assert "Caption text" not in str(err)  # no transcript text in errors
+
+
+@pytest.mark.parametrize(
+    ("name", "kept", "skipped_lines"),
+    [
+        ("invalid_timeframe.vtt", 6, [6]),  # "00:00:1d.890": that cue is skipped
+        ("missing_timeframe.vtt", 6, [6]),  # cue text with no timing line
+    ],
+)
+def test_malformed_vtt_cue_is_skipped_and_the_rest_kept(name: str, kept: int, skipped_lines: list[int]) -> None:
+    """WebVTT's parsing algorithm drops a bad cue, not the file: the good cues survive and
+    the import records what was skipped (line numbers, never text)."""
+    t = parse_transcript(WEBVTT_PY / name)
+    assert len(t.segments) == kept
+    assert t.segments[0].text == "Caption text #1" and all(s.text for s in t.segments)
+    imp = t.quality["import"]
+    assert imp["cues_skipped"] == len(skipped_lines)
+    assert imp["skipped_lines"] == skipped_lines
+    assert "Caption" not in str(imp)
 
 
 # ----------------------------------------------------------------------------- voices (vtt.js)
@@ -312,20 +329,63 @@ def test_webvtt_crlf_and_header_text() -> None:
     [
         ("WEBVTTX\n\n00:01.000 --> 00:02.000\nhi", 1, "missing 'WEBVTT' header"),
         ("\nWEBVTT\n", 1, "missing 'WEBVTT' header"),
-        ("WEBVTT\n\n00:60.000 --> 01:02.000\nhi", 3, "bad timestamp '00:60.000'"),
-        ("WEBVTT\n\n00:01.000 -->\nhi", 3, "expected 'start --> end'"),
-        ("WEBVTT\n\n00:01.00 --> 00:02.000\nhi", 3, "bad timestamp"),
-        ("WEBVTT\n\n00:05.000 --> 00:02.000\nhi", 3, "end before start"),
-        ("WEBVTT\n\nid\n\n00:01.000 --> 00:02.000\nhi", 3, "cue has no timing line"),
-        ("WEBVTT\n\n1\n2\n00:01.000 --> 00:02.000\nhi", 3, "cue has no timing line"),
+        ("WEBVTT\n\n00:60.000 --> 01:02.000\nhi", 3, "at most 59"),
+        ("WEBVTT\n\n00:01.000 -->\nhi", 3, "expected a timestamp"),
+        ("WEBVTT\n\n00:01.00 --> 00:02.000\nhi", 3, "three digits"),
+        ("WEBVTT\n\n00:05.000 --> 00:02.000\nhi", 3, "ends before it starts"),
+        ("WEBVTT\n\nhello there\n", 3, "no cue timing line"),
     ],
 )
-def test_webvtt_malformed_inline(text: str, line: int, reason: str) -> None:
+def test_webvtt_without_any_usable_cue_fails(text: str, line: int, reason: str) -> None:
     with pytest.raises(TranscriptFormatError) as ei:
         parse_webvtt(text, "call_0001.vtt")
     assert ei.value.line == line
     assert str(ei.value).startswith(f"call_0001.vtt line {line}: ")
     assert reason in ei.value.reason
+    assert "hello" not in str(ei.value) and "hi" not in ei.value.reason.split(";")[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "texts", "skipped_lines"),
+    [
+        # a stray block without a timing line, then a good cue
+        ("WEBVTT\n\nid\n\n00:01.000 --> 00:02.000\nhi", ["hi"], [3]),
+        # two identifier lines: the block before the timing line is dropped, the cue kept
+        ("WEBVTT\n\n1\n2\n00:01.000 --> 00:02.000\nhi", ["hi"], [3]),
+        # an identifier containing '-->' is parsed as the timing line and dropped (spec);
+        # the real timing line on the next line starts the cue, which is kept
+        ("WEBVTT\n\n00:00.000 --> 00:01.000\nfirst\n\nintro-->3\n00:01.000 --> 00:02.000\nsecond\n\n"
+         "00:02.000 --> 00:03.000\nthird\n", ["first", "second", "third"], [6]),
+        # a bad timestamp in the middle: that cue alone is lost
+        ("WEBVTT\n\n00:00.000 --> 00:01.000\nfirst\n\n00:01.0 --> 00:02.000\nlost\n\n"
+         "00:02.000 --> 00:03.000\nthird\n", ["first", "third"], [6]),
+    ],
+)
+def test_webvtt_skips_bad_cues_and_keeps_the_rest(text: str, texts: list[str], skipped_lines: list[int]) -> None:
+    t = parse_webvtt(text, "call_0001.vtt")
+    assert [s.text for s in t.segments] == texts
+    assert t.quality["import"]["cues_skipped"] == len(skipped_lines)
+    assert t.quality["import"]["skipped_lines"] == skipped_lines
+
+
+@pytest.mark.parametrize(
+    ("cue", "expected"),
+    [
+        ("a &amp; b &lt;c&gt;", "a & b <c>"),
+        ("no&nbsp;break", "no break"),  # U+00A0 decoded (webvtt.py), then whitespace normalised
+        ("&lrm;left&rlm;", "left"),  # direction marks carry no words
+        ("&unknown; stays", "&unknown; stays"),
+        ("&#65;&#x42;", "AB"),
+    ],
+)
+def test_webvtt_character_references_decode_as_browsers_do(cue: str, expected: str) -> None:
+    t = parse_webvtt(f"WEBVTT\n\n00:00.000 --> 00:01.000\n{cue}\n", "x.vtt")
+    assert t.segments[0].text == expected
+
+
+def test_webvtt_voice_kept_across_nested_tags() -> None:
+    t = parse_webvtt("WEBVTT\n\n00:00.000 --> 00:02.000\n<v Agent><i>hello</i> <b>there</b></v>\n", "x.vtt")
+    assert [(s.speaker, s.text) for s in t.segments] == [("agent", "hello there")]
 
 
 # ----------------------------------------------------------------------------- SRT

@@ -23,6 +23,7 @@ from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 from pipeline.domain.core.models import AGENT, CUSTOMER, UNKNOWN_SPEAKER, Segment, Transcript, Word
+from pipeline.domain.intake import webvtt
 
 __all__ = [
     "SUPPORTED_FORMATS",
@@ -342,134 +343,59 @@ def _clip(s: str, n: int = 40) -> str:
 
 # --------------------------------------------------------------------------- WebVTT
 
-_VTT_TS_RE = re.compile(r"^(?:(\d{2,}):)?([0-5]\d):([0-5]\d)\.(\d{3})$")
-_VTT_HEADER_RE = re.compile(r"^WEBVTT(?:[ \t].*)?$")
-_VTT_NOTE_RE = re.compile(r"^NOTE(?:[ \t].*)?$")
-_VTT_STYLE_RE = re.compile(r"^(?:STYLE|REGION)[ \t]*$")
-_TAG_SPLIT_RE = re.compile(r"(<[^<>]*>)")
-_VOICE_OPEN_RE = re.compile(r"^<v(?:\.[^\s>]*)?(?:[ \t]+([^>]*))?>$")
-_VOICE_CLOSE_RE = re.compile(r"^</v\s*>$")
-
-
-def _vtt_time(token: str, source: str, line_no: int) -> float:
-    m = _VTT_TS_RE.match(token)
-    if not m:
-        raise TranscriptFormatError(
-            source, f"cue timing malformed: bad timestamp {_clip(token)!r}", line_no
-        )
-    h, mm, ss, ms = m.groups()
-    return int(h or 0) * 3600 + int(mm) * 60 + int(ss) + int(ms) / 1000.0
-
-
-def _vtt_timing(line: str, source: str, line_no: int) -> tuple[float, float]:
-    left, sep, right = line.partition("-->")
-    if not sep:
-        raise TranscriptFormatError(source, "cue timing malformed: no '-->'", line_no)
-    right_tokens = right.split()
-    if not left.strip() or not right_tokens:
-        raise TranscriptFormatError(
-            source, "cue timing malformed: expected 'start --> end'", line_no
-        )
-    start = _vtt_time(left.strip(), source, line_no)
-    end = _vtt_time(right_tokens[0], source, line_no)  # the rest are cue settings
-    if end < start:
-        raise TranscriptFormatError(source, "cue timing malformed: end before start", line_no)
-    return start, end
-
-
-def _vtt_voice_pieces(text: str) -> list[tuple[str | None, str]]:
-    """Cue text -> [(voice or None, plain text)], tags stripped, entities decoded."""
-    pieces: list[tuple[str | None, str]] = []
-    voice: str | None = None
-    for tok in _TAG_SPLIT_RE.split(text):
-        if not tok:
-            continue
-        if tok.startswith("<") and tok.endswith(">"):
-            m = _VOICE_OPEN_RE.match(tok)
-            if m:
-                voice = _norm_ws(html.unescape(m.group(1) or "")) or None
-            elif _VOICE_CLOSE_RE.match(tok):
-                voice = None
-            continue  # any other tag (<i>, <c.x>, <00:01.000>, <lang>) is dropped
-        clean = html.unescape(tok).replace("\u200e", "").replace("\u200f", "")
-        if pieces and pieces[-1][0] == voice:
-            pieces[-1] = (voice, pieces[-1][1] + clean)
-        else:
-            pieces.append((voice, clean))
-    merged: list[tuple[str | None, str]] = []
-    for v, t in pieces:
-        t = _norm_ws(t)
-        if not t:
-            continue
-        if merged and merged[-1][0] == v:
-            merged[-1] = (v, merged[-1][1] + " " + t)
-        else:
-            merged.append((v, t))
-    return merged
-
-
-def _vtt_cue_ranges(block: list[tuple[int, str]], source: str) -> list[tuple[int, int]]:
-    """Indexes of timing lines in a cue block (a '-->' line inside cue text starts a new
-    cue, as the WebVTT parsing algorithm does)."""
-    if "-->" in block[0][1]:
-        first = 0
-    elif len(block) > 1 and "-->" in block[1][1]:
-        first = 1  # block[0] is the cue identifier
-    else:
-        raise TranscriptFormatError(
-            source, "cue has no timing line (expected 'start --> end')", block[0][0]
-        )
-    starts = [first] + [i for i in range(first + 1, len(block)) if "-->" in block[i][1]]
-    return [
-        (s, (starts[k + 1] if k + 1 < len(starts) else len(block))) for k, s in enumerate(starts)
-    ]
-
 
 @_no_leaks
 def parse_webvtt(text: str, source: str, speaker_map: dict[str, str] | None = None) -> Transcript:
-    """Parse WebVTT: header (+ metadata lines), NOTE/STYLE/REGION blocks, cue ids, cue
-    settings, optional hours, ``<v Name>`` voices (one segment per voice in a cue; text
-    after ``</v>`` has no speaker), other tags stripped. Cues without a voice may carry a
+    """Parse WebVTT with the spec's algorithm (:mod:`pipeline.domain.intake.webvtt`).
+
+    A malformed cue (bad timing line, an identifier line containing ``-->``, a block with
+    no timing line, a cue that ends before it starts) is skipped and the rest are kept;
+    what was skipped (count and line numbers, no text) is recorded in
+    ``transcript.quality["import"]``. Only a file with no usable cue at all, or without
+    the ``WEBVTT`` signature, is an error.
+
+    Speakers: ``<v Name>`` voices (one segment per voice in a cue, kept across nested
+    tags; text outside a voice has no speaker); cues without a voice may carry a
     ``Name: text`` prefix (Zoom style); a cue with neither inherits the previous prefix
     speaker (caption convention: the label appears only when the speaker changes).
-    Empty cues are dropped.
+    Character references decode as browsers do. Empty cues are dropped.
     """
-    text = text.lstrip("\ufeff")
-    lines = text.splitlines()
-    if not lines or not _VTT_HEADER_RE.match(lines[0]):
-        raise TranscriptFormatError(source, "missing 'WEBVTT' header", 1)
-    # Header metadata runs to the first blank line (or to a line with '-->').
-    i = 1
-    while i < len(lines) and lines[i].strip() and "-->" not in lines[i]:
-        i += 1
+    try:
+        parsed = webvtt.parse_webvtt(text)
+    except webvtt.WebVTTError as e:
+        raise TranscriptFormatError(source, "missing 'WEBVTT' header", 1) from e
+    skipped = [(s.line, s.reason) for s in parsed.skipped]
     segments: list[Segment] = []
     labelled = False
     last_prefixed: str | None = None  # caption style: a label holds until the next one
-    for block in _blocks(lines, i):
-        first = block[0][1].strip()
-        if _VTT_NOTE_RE.match(first) or _VTT_STYLE_RE.match(first):
+    for cue in parsed.cues:
+        if cue.end < cue.start:
+            skipped.append((cue.line, "cue ends before it starts"))
             continue
-        for a, b in _vtt_cue_ranges(block, source):
-            line_no, timing = block[a]
-            start, end = _vtt_timing(timing, source, line_no)
-            cue_text = "\n".join(t for _, t in block[a + 1 : b])
-            pieces = _vtt_voice_pieces(cue_text)
-            for idx, (voice, piece) in enumerate(pieces):
-                speaker = voice
-                if voice is not None:
-                    last_prefixed = None  # voices are explicit per cue: nothing to inherit
-                else:
-                    prefixed, rest = _split_prefix(piece)
-                    if prefixed is not None:
-                        speaker, piece = prefixed, rest
-                        last_prefixed = prefixed
-                    elif idx == 0:
-                        speaker = last_prefixed
-                if not piece:
-                    continue
-                labelled = labelled or speaker is not None
-                segments.append(Segment(speaker or UNKNOWN_SPEAKER, start, end, piece))
-    return _finish("webvtt", segments, speaker_map, diarised=labelled)
+        for idx, (voice, piece) in enumerate(cue.parts):
+            speaker = _norm_ws(voice) if voice else None
+            piece = _norm_ws(piece.replace("\u200e", "").replace("\u200f", ""))
+            if voice is not None:
+                last_prefixed = None  # voices are explicit per cue: nothing to inherit
+            else:
+                prefixed, rest = _split_prefix(piece)
+                if prefixed is not None:
+                    speaker, piece = prefixed, rest
+                    last_prefixed = prefixed
+                elif idx == 0:
+                    speaker = last_prefixed
+            if not piece:
+                continue
+            labelled = labelled or speaker is not None
+            segments.append(Segment(speaker or UNKNOWN_SPEAKER, cue.start, cue.end, piece))
+    skipped.sort()
+    if skipped and not segments:
+        line, reason = skipped[0]
+        raise TranscriptFormatError(source, f"no usable cue ({len(skipped)} skipped; first: {reason})", line)
+    t = _finish("webvtt", segments, speaker_map, diarised=labelled)
+    t.quality["import"] = {"cues": len(parsed.cues), "cues_skipped": len(skipped),
+                           "skipped_lines": [line for line, _ in skipped][:100]}
+    return t
 
 
 # --------------------------------------------------------------------------- SRT

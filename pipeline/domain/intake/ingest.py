@@ -46,6 +46,8 @@ class StageReport:
     opted_out: list[str] = field(default_factory=list)
     quarantined: list[QuarantineRecord] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
+    #: structured, text-free details for asset metadata (e.g. skipped cues per file)
+    details: dict[str, Any] = field(default_factory=dict)
 
     def reasons(self) -> dict[str, int]:
         return dict(Counter(q.reason for q in self.quarantined))
@@ -220,6 +222,10 @@ def import_transcripts(lz: LandingZone, store: ObjectStore, ledger: Ledger, date
             ledger.mark_processed("import", f.stem, h, BRONZE_IMPORTS_VERSION, rec.source_uri)
             continue
         transcript.call_id = f.stem
+        skipped = transcript.quality.get("import", {}).get("cues_skipped", 0)
+        if skipped:  # bad cues were dropped, the good ones kept: say where
+            report.counts["cues_skipped"] += skipped
+            report.details.setdefault("skipped_cue_lines", {})[f.name] = transcript.quality["import"]["skipped_lines"]
         doc = transcript.to_dict() | {"source_file": f.name, "source_sha256": h}
         store.put_json(keys.imported_transcript, doc)
         ledger.mark_processed("import", f.stem, h, BRONZE_IMPORTS_VERSION, store.uri(keys.imported_transcript))
