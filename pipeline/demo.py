@@ -152,6 +152,7 @@ def summarize(settings: Any, ledger: Any, dates: list[str]) -> dict[str, Any]:
         "calls_ingested": sum(1 for c in calls if c["state"] == "active"),
         "calls_opted_out": sum(1 for c in calls if c["state"] == "opt_out"),
         "calls_transcribed": len(transcripts),
+        "speech_coverage": _coverage(store, transcripts),
         "quarantined": [{"call_id": q["call_id"], "stage": q["stage"], "reason": q["reason"]} for q in quarantine],
         "pii_spans_redacted": sum(1 for s in spans if s["asset"] == "silver/redacted_transcripts"),
         "pii_spans_by_type": dict(Counter(s["entity_type"] for s in spans if s["asset"] == "silver/redacted_transcripts")),
@@ -167,6 +168,14 @@ def summarize(settings: Any, ledger: Any, dates: list[str]) -> dict[str, Any]:
                     "vector_index": settings.lancedb_uri, "registry": str(settings.home / "registry"),
                     "dagster_home": os.environ.get("DAGSTER_HOME", "")},
     }
+
+
+def _coverage(store: Any, keys: list[str]) -> dict[str, Any]:
+    """Completeness of the transcripts: worst and mean per-channel speech coverage."""
+    qs = [store.get_json(k).get("quality", {}) for k in keys]
+    covs = [q["speech_coverage_min"] for q in qs if q.get("speech_coverage_min") is not None]
+    return {"min": min(covs) if covs else None, "mean": round(sum(covs) / len(covs), 4) if covs else None,
+            "redecoded_calls": sum(1 for q in qs if q.get("redecoded_channels"))}
 
 
 def _redaction_quality(store: Any) -> dict[str, Any] | None:
@@ -194,6 +203,8 @@ def format_summary(s: dict[str, Any]) -> str:
         f"  partitions            {', '.join(s['partitions'])}",
         f"  calls ingested        {s['calls_ingested']} (+{s['calls_opted_out']} opt-out, audio discarded)",
         f"  calls transcribed     {s['calls_transcribed']}",
+        f"  speech coverage       min {s['speech_coverage']['min']} mean {s['speech_coverage']['mean']} "
+        f"({s['speech_coverage']['redecoded_calls']} re-decoded sequentially)",
         f"  quarantined           {len(s['quarantined'])}",
     ]
     lines += [f"    - {q['call_id']}: {q['stage']} / {q['reason']}" for q in s["quarantined"]]

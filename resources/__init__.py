@@ -35,6 +35,9 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         compute_type=asr_cfg.get("compute_type", "int8"), beam_size=int(asr_cfg.get("beam_size", 1)),
         cpu_threads=int(asr_cfg.get("cpu_threads", 1)), workers=settings.asr_workers,
         batch_size=int(asr_cfg.get("batch_size", 4)),
+        # one bound for both: the engine re-decodes below it, the quality gate then judges
+        redecode_min_coverage=settings.section("quality").get("min_speech_coverage", 0.85),
+        redecode_max_wer=settings.section("quality").get("max_wer", 0.25),
     )
     pseudonym_key = dg.EnvVar("CALLFORGE_PSEUDONYM_KEY") if red_cfg.get("operator") == "pseudonym" else None
     redactor = RedactorResource(operator=red_cfg.get("operator", "placeholder"),

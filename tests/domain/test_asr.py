@@ -347,3 +347,136 @@ def test_clip_groups_pack_one_channel_up_to_the_limit() -> None:
     assert _clip_groups([], 28.5, 0.2) == []
     with pytest.raises(ValueError, match="clip_seconds"):
         AsrConfig(clip_seconds=45)
+
+
+# ------------------------------------------------------------------ one voice, one speaker
+def _words_of(t: Transcript) -> list[str]:
+    return [w.word.strip(".,").lower() for s in t.segments for w in s.words]
+
+
+@pytest.mark.parametrize("rate,subtype", [(16000, "PCM_16"), (8000, "PCM_U8"), (44100, "FLOAT")])
+def test_dual_mono_with_a_perturbed_channel_is_transcribed_once(
+    engine: AsrEngine, tmp_path: Path, pcm: np.ndarray, rate: int, subtype: str
+) -> None:
+    """A mono recording saved as stereo whose second channel went through noise (-30 dB)
+    is one voice: detected on the decoded audio at any bit depth / rate, each word once."""
+    from scipy.signal import resample_poly
+
+    left = pcm[:, 0]
+    noise = np.random.default_rng(0).standard_normal(left.size).astype(np.float32)
+    noise *= np.sqrt(np.mean(left**2) / np.mean(noise**2)) * 10 ** (-30 / 20)
+    stereo = np.stack([left, np.clip(left + noise, -1, 1)], axis=1)
+    if rate != 16000:
+        stereo = resample_poly(stereo, rate, 16000, axis=0).astype(np.float32)
+    path = tmp_path / f"dual_{rate}.wav"
+    sf.write(path, np.clip(stereo, -1, 1), rate, subtype=subtype)
+    t = engine.transcribe_call(path)
+    assert t.quality["dual_mono"] is True
+    words = _words_of(t)
+    assert words.count("wizard") == 1 and words.count("curtain") == 1
+    assert wer_cer(LEFT, t.text)["wer"] < 0.2
+
+
+def test_true_stereo_is_not_dual_mono() -> None:
+    from pipeline.domain.speech.channels import channel_similarity, is_dual_mono
+
+    data, _ = sf.read(STEREO, dtype="float32")
+    assert not is_dual_mono([data[:, 0], data[:, 1]])
+    sim = channel_similarity(data[:, 0], data[:, 1])
+    assert abs(sim["correlation"]) < 0.5
+    # half the level, same signal: still one voice
+    assert is_dual_mono([data[:, 0], 0.6 * data[:, 0]])
+
+
+def test_bleed_is_dropped_from_the_quieter_channel(engine: AsrEngine, tmp_path: Path, pcm: np.ndarray) -> None:
+    """The agent's voice leaks into the customer channel at -15 dB while the customer is
+    silent: the echo words go, each word stays under its true speaker."""
+    left, right = pcm[:, 0], pcm[:, 1]
+    n = left.size
+    agent = np.concatenate([left, np.zeros(n, np.float32)])
+    customer = np.concatenate([np.zeros(n, np.float32), right]) + agent * 10 ** (-15 / 20)
+    path = tmp_path / "bleed.wav"
+    sf.write(path, np.stack([agent, customer], axis=1), 16000)
+    t = engine.transcribe_call(path)
+    assert t.quality["bleed_words"] > 5  # the echo was transcribed, and dropped
+    assert wer_cer(LEFT, _channel_text(t, "agent"))["wer"] < 0.2
+    assert wer_cer(RIGHT, _channel_text(t, "customer"))["wer"] < 0.2
+    assert "wizard" not in _channel_text(t, "customer").lower()
+
+
+# ------------------------------------------------------------------ nothing said is lost
+class _DropsLastClip(AsrEngine):
+    """The batched decoder losing a channel's last speech (the failure seen in the wild)."""
+
+    def __init__(self, config: AsrConfig, also_sequential: bool = False) -> None:
+        super().__init__(config)
+        self._model = engine_model()
+        self.also_sequential = also_sequential
+
+    def _transcribe_batched(self, chans):
+        found, info = super()._transcribe_batched(chans)
+        last = max((i for i, (ch, _) in enumerate(found) if ch == 0), default=None)
+        return [f for i, f in enumerate(found) if i != last], info
+
+    def _sequential(self, audio):
+        segs = super()._sequential(audio)
+        return segs[:-1] if self.also_sequential else segs
+
+
+def engine_model():
+    return get_engine(AsrConfig()).model
+
+
+def _two_turn_call(tmp_path: Path, pcm: np.ndarray) -> Path:
+    left = pcm[:, 0]
+    gap = np.zeros(16000, np.float32)
+    agent = np.concatenate([left, gap, left])  # the same sentence twice on the agent side
+    customer = np.zeros_like(agent)
+    customer[left.size: left.size + pcm[:, 1].size] = pcm[:, 1]
+    path = tmp_path / "two_turns.wav"
+    sf.write(path, np.stack([agent, customer], axis=1), 16000)
+    return path
+
+
+def test_dropped_last_clip_is_noticed_and_redecoded(tmp_path: Path, pcm: np.ndarray) -> None:
+    path = _two_turn_call(tmp_path, pcm)
+    t = _DropsLastClip(AsrConfig()).transcribe_call(path)
+    q = t.quality
+    assert q["redecoded_channels"] == [0]
+    assert q["channels"][0]["speech_coverage"] >= 0.85
+    assert _words_of(t).count("wizard") == 2  # both agent turns are there
+    assert quality_gate(q) == []
+
+
+def test_speech_still_missing_after_redecoding_fails_the_gate(tmp_path: Path, pcm: np.ndarray) -> None:
+    path = _two_turn_call(tmp_path, pcm)
+    t = _DropsLastClip(AsrConfig(), also_sequential=True).transcribe_call(path)
+    q = t.quality
+    assert q["channels"][0]["speech_coverage"] < 0.85 and q["speech_coverage_min"] < 0.85
+    assert quality_gate(q) == ["speech_dropped"]
+
+
+def test_platform_transcript_that_disagrees_is_redecoded_then_gated(engine: AsrEngine) -> None:
+    wrong = Transcript("webvtt", [Segment("agent", 0.0, 5.0, "Completely different words about a refund request today."),
+                                  Segment("customer", 5.0, 8.0, "Nothing like the audio at all.")])
+    t = engine.transcribe_call(STEREO, imported=wrong)
+    assert t.quality["redecoded_channels"] == [0, 1]  # a second opinion before gating
+    assert t.quality["wer"] > 0.25
+    assert quality_gate(t.quality) == ["reference_mismatch"]
+    right = Transcript("webvtt", [Segment("agent", 0.0, 5.0, LEFT), Segment("customer", 0.5, 3.0, RIGHT)])
+    ok = engine.transcribe_call(STEREO, imported=right)
+    assert ok.quality["wer"] < 0.25 and ok.quality["redecoded_channels"] == []
+    assert quality_gate(ok.quality) == []
+
+
+def test_device_auto_picks_cuda_float16_when_a_gpu_is_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.domain.speech.asr as asr_mod
+
+    monkeypatch.setattr(asr_mod, "cuda_available", lambda: False)
+    cpu = AsrConfig(device="auto").resolved()
+    assert (cpu.device, cpu.compute_type, cpu.batch_size) == ("cpu", "int8", 4)
+    monkeypatch.setattr(asr_mod, "cuda_available", lambda: True)
+    gpu = AsrConfig(device="auto").resolved()
+    assert (gpu.device, gpu.compute_type, gpu.batch_size) == ("cuda", "float16", 16)
+    assert AsrConfig(device="auto", compute_type="int8_float16", batch_size=32).resolved().compute_type == "int8_float16"
+    assert AsrConfig(device="cpu").resolved() == AsrConfig(device="cpu")

@@ -17,12 +17,15 @@ from pipeline.domain.speech.quality import (
     LOW_SNR,
     LOW_SPEECH_RATIO,
     NO_WORDS,
+    REFERENCE_MISMATCH,
+    SPEECH_DROPPED,
     TOO_SHORT,
     QualityThresholds,
     compression_ratio,
     normalize_text,
     quality_gate,
     repetition_stats,
+    speech_coverage,
     transcript_quality,
     wer_cer,
 )
@@ -144,10 +147,13 @@ def test_gate_reasons(key: str, value: float, reason: str) -> None:
 
 
 def test_gate_optional_thresholds() -> None:
-    q = {**GOOD_Q, "snr_db": 5.0, "wer": 0.4}
-    assert quality_gate(q) == []  # snr and wer checks are off by default
-    th = QualityThresholds(min_snr_db=10.0, max_wer=0.2)
+    q = {**GOOD_Q, "snr_db": 5.0, "wer": 0.2}
+    assert quality_gate(q) == []  # snr check is off by default; wer 0.2 is within 0.25
+    assert quality_gate({**q, "wer": 0.4}) == [REFERENCE_MISMATCH]  # on by default (0.25)
+    th = QualityThresholds(min_snr_db=10.0, max_wer=0.1)
     assert quality_gate(q, th) == [LOW_SNR, HIGH_WER]
+    assert HIGH_WER == REFERENCE_MISMATCH == "reference_mismatch"
+    assert quality_gate({**GOOD_Q, "wer": 0.9}, QualityThresholds(max_wer=None)) == []
     off = QualityThresholds(min_avg_logprob=None)
     assert quality_gate({**GOOD_Q, "avg_logprob": -5.0}, off) == []
     assert th.to_dict()["min_snr_db"] == 10.0
@@ -163,8 +169,11 @@ def test_gate_multiple_reasons_in_stable_order() -> None:
 
 def test_normalizer() -> None:
     assert normalize_text("Mr. Dashwood, DON'T — ill-disposed; 42 times!") == (
-        "mister dashwood dont ill disposed 42 times"
+        "mister dashwood dont ill disposed 4 2 times"
     )
+    # written and spoken numbers compare equal, digit by digit
+    assert normalize_text("Five five five, one two three.") == normalize_text("555-123") == "5 5 5 1 2 3"
+    assert normalize_text("twenty three") == normalize_text("23") == "2 3"
 
 
 def test_wer_cer_values() -> None:
@@ -173,7 +182,8 @@ def test_wer_cer_values() -> None:
     assert r["wer"] == 0.5
     assert r["cer"] == pytest.approx(3 / 7, abs=1e-4)  # b->x, " d" deleted
     assert wer_cer("one two", "")["wer"] == 1.0
-    assert wer_cer("call 42 now", "call forty two now")["wer"] > 0  # numbers as-is
+    assert wer_cer("call 42 now", "call forty two now")["wer"] == 0.0  # numbers normalised
+    assert wer_cer("call 42 now", "call 43 now")["wer"] > 0
 
 
 def test_wer_corpus_level() -> None:
@@ -189,3 +199,23 @@ def test_wer_corpus_level() -> None:
 def test_wer_bad_input(ref: object, hyp: object, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         wer_cer(ref, hyp)  # type: ignore[arg-type]
+
+
+def test_speech_dropped_when_coverage_below_bound() -> None:
+    assert quality_gate({**GOOD_Q, "speech_coverage_min": 0.9}) == []
+    assert quality_gate({**GOOD_Q, "speech_coverage_min": 0.6}) == [SPEECH_DROPPED]
+    assert quality_gate({**GOOD_Q, "speech_coverage_min": 0.6}, QualityThresholds(min_speech_coverage=0.5)) == []
+
+
+@pytest.mark.parametrize(
+    ("speech", "words", "expected"),
+    [
+        ([[0, 2], [5, 6]], [(0.1, 1.9)], 0.6667),  # the second turn (5-6 s) is missing
+        ([[0, 1]], [(0.25, 0.75)], 1.0),  # within the 0.3 s tolerance
+        ([[0, 1]], [], 0.0),
+        ([], [(0, 1)], None),  # no speech: nothing to cover
+        ([[0, 4]], [(0, 1), (0.5, 1.5)], 0.45),  # overlapping words count once
+    ],
+)
+def test_speech_coverage(speech, words, expected) -> None:
+    assert speech_coverage(speech, words) == expected

@@ -49,6 +49,7 @@ def transcribe_partition(
     if not todo:
         return report
     by_id = {cid: (keys, sc) for cid, keys, sc in todo}
+    coverages: list[float] = []
     with _local_paths(store, [sc["audio_key"] for _, _, sc in todo]) as paths:
         jobs = [
             (cid, path, {int(k): v for k, v in (sc.get("channel_map") or {}).items()} or None,
@@ -75,7 +76,15 @@ def transcribe_partition(
                                 f"quality gate failed: {reason}", store.uri(keys.transcript))
                 if not reasons:
                     report.processed.append(call_id)
+                q = transcript.quality
+                if q.get("speech_coverage_min") is not None:
+                    coverages.append(float(q["speech_coverage_min"]))
+                report.counts["bleed_words"] += int(q.get("bleed_words") or 0)
+                report.counts["redecoded_calls"] += int(bool(q.get("redecoded_channels")))
                 report.counts["audio_seconds"] += float(transcript.duration or 0.0)
                 report.counts["words"] += sum(len(s.words) for s in transcript.segments)
             ledger.mark_processed("transcribe", call_id, sc["audio_sha256"], code_version, store.uri(keys.transcript))
+    if coverages:  # completeness of the day: the worst call's worst channel, and the mean
+        report.counts["speech_coverage_min"] = min(coverages)
+        report.counts["speech_coverage_mean"] = sum(coverages) / len(coverages)
     return report

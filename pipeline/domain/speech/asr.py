@@ -39,7 +39,8 @@ from pipeline.domain.speech.audio import (
     resample,
     signal_metrics,
 )
-from pipeline.domain.speech.quality import transcript_quality, wer_cer
+from pipeline.domain.speech.channels import drop_bleed, is_dual_mono
+from pipeline.domain.speech.quality import speech_coverage, transcript_quality, wer_cer
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
@@ -97,6 +98,12 @@ class AsrConfig:
     batch_size: int = 4
     clip_seconds: float = 29.0
     without_timestamps: bool = True
+    # Completeness: a channel whose VAD speech is covered by transcribed words below this
+    # share is decoded again with the sequential decoder; a call whose WER against its
+    # platform transcript is above ``redecode_max_wer`` is decoded again sequentially.
+    # None disables. The quality gate (quality.min_speech_coverage / max_wer) then decides.
+    redecode_min_coverage: float | None = 0.85
+    redecode_max_wer: float | None = 0.25
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.clip_seconds <= 30.0:
@@ -108,6 +115,21 @@ class AsrConfig:
                 f"workers={self.workers} batch_size={self.batch_size}"
             )
 
+    def resolved(self) -> AsrConfig:
+        """``device="auto"`` made concrete: CUDA with float16 and a larger batch when
+        CTranslate2 sees a GPU, else CPU with int8 (the compute type and batch given are
+        kept unless they are the CPU defaults)."""
+        if self.device != "auto":
+            return self
+        import dataclasses
+
+        if cuda_available():
+            return dataclasses.replace(
+                self, device="cuda",
+                compute_type="float16" if self.compute_type == "int8" else self.compute_type,
+                batch_size=16 if self.batch_size == 4 else self.batch_size, cpu_threads=0)
+        return dataclasses.replace(self, device="cpu")
+
     def stamp(self) -> dict[str, Any]:
         """Small JSON-safe description of the model run (stored in transcript quality)."""
         d = asdict(self)
@@ -115,6 +137,16 @@ class AsrConfig:
         for k in ("model_path", "workers", "cpu_threads", "silent_rms_dbfs", "min_duration_s"):
             d.pop(k)
         return d
+
+
+def cuda_available() -> bool:
+    """Whether CTranslate2 (faster-whisper's runtime) can see a CUDA device."""
+    try:
+        import ctranslate2
+
+        return ctranslate2.get_cuda_device_count() > 0
+    except Exception:  # noqa: BLE001 - no CUDA runtime at all is the common CPU case
+        return False
 
 
 def resolve_model_path(config: AsrConfig) -> str:
@@ -174,7 +206,7 @@ class AsrEngine:
     """One faster-whisper model, loaded lazily once and reused for every call."""
 
     def __init__(self, config: AsrConfig | None = None) -> None:
-        self.config = config or AsrConfig()
+        self.config = (config or AsrConfig()).resolved()
         self._model: Any = None
 
     @property
@@ -277,7 +309,7 @@ class AsrEngine:
                 f"{path}: {info.duration:.3f} s of audio, minimum is {c.min_duration_s} s",
                 str(path),
             )
-        dual_mono = len(chans) > 1 and _is_dual_mono(chans)
+        dual_mono = len(chans) > 1 and is_dual_mono(chans)
         if dual_mono:
             chans = chans[:1]
         metrics = [signal_metrics(ch, ASR_SAMPLE_RATE, vad=True) for ch in chans]
@@ -296,6 +328,7 @@ class AsrEngine:
         speaking = [not (c.vad_filter and m["speech_seconds"] == 0) for m in metrics]
         # (channel, segment dict in original time) for every channel that has speech
         found: list[tuple[int, dict[str, Any]]] = []
+        sequential = not (c.vad_filter and (c.batch_size > 1 or c.pack_speech))
         if c.vad_filter and c.batch_size > 1 and not c.pack_speech:
             found, asr_info = self._transcribe_batched([ch if speaking[i] else None for i, ch in enumerate(chans)])
             language = language or asr_info["language"]
@@ -307,10 +340,76 @@ class AsrEngine:
         else:
             for idx, ch in enumerate(chans):
                 if speaking[idx]:  # faster-whisper's VAD would find nothing either
-                    asr_segs, asr_info = self.transcribe_array(ch)
-                    language = language or asr_info["language"]
-                    found.extend((idx, sd) for sd in asr_segs)
+                    found.extend((idx, sd) for sd in self._sequential(ch))
 
+        # Completeness per channel; a channel whose speech the batched decoder left
+        # uncovered is decoded again with the sequential decoder (kept if it covers more).
+        coverage = {idx: _coverage(metrics[idx], found, idx) for idx in range(len(chans))}
+        redecoded: list[int] = []
+        if not sequential and c.redecode_min_coverage is not None:
+            for idx, cov in coverage.items():
+                if cov is not None and cov < c.redecode_min_coverage:
+                    found, coverage[idx] = self._redecode(chans, metrics, found, idx, cov)
+                    redecoded.append(idx)
+
+        bleed = drop_bleed(found, chans) if len(chans) > 1 else 0
+        transcript = self._assemble(found, chans, cmap, imported, call_id, language, info.duration)
+        wer = _wer(imported, transcript)
+        if (not sequential and wer is not None and c.redecode_max_wer is not None
+                and wer > c.redecode_max_wer and len(redecoded) < sum(speaking)):
+            # the platform transcript disagrees: decode every channel sequentially once more
+            found2 = [(i, sd) for i, sd in found if i in redecoded]
+            for idx, ch in enumerate(chans):
+                if speaking[idx] and idx not in redecoded:
+                    found2.extend((idx, sd) for sd in self._sequential(ch))
+            bleed2 = drop_bleed(found2, chans) if len(chans) > 1 else 0
+            t2 = self._assemble(found2, chans, cmap, imported, call_id, language, info.duration)
+            wer2 = _wer(imported, t2)
+            redecoded = [i for i in range(len(chans)) if speaking[i]]
+            if wer2 is not None and wer2 < wer:  # keep whichever agrees better
+                transcript, found, bleed, wer = t2, found2, bleed2, wer2
+                coverage = {idx: _coverage(metrics[idx], found, idx) for idx in range(len(chans))}
+
+        signal = _combine_signal(metrics, info.duration)
+        quality = transcript_quality(transcript, signal)
+        quality["channels"] = [
+            {k: v for k, v in m.items() if k != "speech_intervals"} | {"speech_coverage": coverage[i]}
+            for i, m in enumerate(metrics)
+        ]
+        covs = [v for v in coverage.values() if v is not None]
+        quality["speech_coverage_min"] = min(covs) if covs else None
+        quality["speech_coverage_mean"] = round(sum(covs) / len(covs), 4) if covs else None
+        quality["redecoded_channels"] = sorted(redecoded)
+        quality["bleed_words"] = bleed
+        quality["dual_mono"] = dual_mono
+        quality["audio"] = info.to_dict()
+        quality["asr"] = c.stamp()
+        rates = _reference_rates(imported, transcript)
+        if rates is not None:
+            quality.update(rates)
+            quality["reference_source"] = imported.source_format  # type: ignore[union-attr]
+        transcript.quality = quality
+        return transcript
+
+    def _sequential(self, audio: np.ndarray) -> list[dict[str, Any]]:
+        """faster-whisper's own sequential decoder (its VAD) on one channel."""
+        segs, _ = self.transcribe_array(audio)
+        return segs
+
+    def _redecode(
+        self, chans: list[np.ndarray], metrics: list[dict[str, Any]],
+        found: list[tuple[int, dict[str, Any]]], idx: int, cov: float,
+    ) -> tuple[list[tuple[int, dict[str, Any]]], float | None]:
+        again = [(idx, sd) for sd in self._sequential(chans[idx])]
+        cov2 = _coverage(metrics[idx], again, idx)
+        if cov2 is not None and cov2 > cov:
+            return [(i, sd) for i, sd in found if i != idx] + again, cov2
+        return found, cov
+
+    def _assemble(
+        self, found: list[tuple[int, dict[str, Any]]], chans: list[np.ndarray], cmap: dict[int, str],
+        imported: Transcript | None, call_id: str | None, language: str | None, duration: float,
+    ) -> Transcript:
         segments: list[Segment] = []
         if len(chans) > 1:
             for idx, sd in found:
@@ -325,31 +424,14 @@ class AsrEngine:
             else:
                 segments = [_to_segment(sd, UNKNOWN_SPEAKER, 0) for sd in asr_segs]
                 diarised = False
-
-        transcript = Transcript(
+        return Transcript(
             source_format="asr",
             segments=segments,
             call_id=call_id,
             language=language,
-            duration=round(info.duration, 3),
+            duration=round(duration, 3),
             diarised=diarised,
         ).sorted()
-        signal = _combine_signal(metrics, info.duration)
-        quality = transcript_quality(transcript, signal)
-        quality["channels"] = [
-            {k: v for k, v in m.items() if k != "speech_intervals"} for m in metrics
-        ]
-        quality["dual_mono"] = dual_mono
-        quality["audio"] = info.to_dict()
-        quality["asr"] = c.stamp()
-        if imported is not None and imported.text.strip():
-            try:
-                quality.update(wer_cer(imported.text, transcript.text))
-                quality["reference_source"] = imported.source_format
-            except ValueError:
-                pass  # reference empty after normalisation: WER undefined, leave it out
-        transcript.quality = quality
-        return transcript
 
     @property
     def batched(self) -> Any:
@@ -590,17 +672,43 @@ def _normalise_channel_map(channel_map: Mapping[int | str, str] | None) -> dict[
     return out
 
 
-def _is_dual_mono(chans: list[np.ndarray]) -> bool:
-    """True when every channel carries the same signal (mono saved as stereo)."""
-    import numpy as np
+def _coverage(metrics: dict[str, Any], found: list[tuple[int, dict[str, Any]]], idx: int) -> float | None:
+    """:func:`speech_coverage` of channel ``idx``: its VAD speech vs its words (segments
+    without word timings count whole)."""
+    spans: list[tuple[float, float]] = []
+    for ch, sd in found:
+        if ch == idx:
+            ws = sd.get("words") or []
+            spans.extend((w["start"], w["end"]) for w in ws) if ws else spans.append((sd["start"], sd["end"]))
+    return speech_coverage(metrics.get("speech_intervals", []), spans)
 
-    ref = chans[0].astype(np.float64)
-    energy = float(np.mean(ref * ref)) if ref.size else 0.0
-    for ch in chans[1:]:
-        d = ch.astype(np.float64) - ref
-        if float(np.mean(d * d)) > max(1e-4 * energy, 1e-10):
-            return False
-    return True
+
+def _reference_rates(imported: Transcript | None, transcript: Transcript) -> dict[str, float] | None:
+    """WER/CER against a platform transcript; per speaker (corpus-level) when both name
+    the same speakers, so overlapping turns do not count as reordering errors."""
+    if imported is None or not imported.text.strip():
+        return None
+
+    def by_speaker(t: Transcript) -> dict[str, str]:
+        out: dict[str, list[str]] = {}
+        for seg in t.segments:
+            out.setdefault(seg.speaker, []).append(seg.text)
+        return {k: " ".join(v) for k, v in out.items()}
+
+    ref, hyp = by_speaker(imported), by_speaker(transcript)
+    speakers = [k for k in ref if k != UNKNOWN_SPEAKER and ref[k].strip()]
+    try:
+        if imported.diarised and transcript.diarised and speakers and set(speakers) <= set(hyp) | set(ref):
+            rates = wer_cer([ref[k] for k in speakers], [hyp.get(k, "") for k in speakers])
+            return rates | {"wer_scope": "per_speaker"}
+        return wer_cer(imported.text, transcript.text) | {"wer_scope": "call"}
+    except ValueError:
+        return None  # reference empty after normalisation: WER undefined
+
+
+def _wer(imported: Transcript | None, transcript: Transcript) -> float | None:
+    r = _reference_rates(imported, transcript)
+    return None if r is None else r["wer"]
 
 
 def _combine_signal(metrics: list[dict[str, Any]], duration: float) -> dict[str, Any]:

@@ -31,7 +31,11 @@ HIGH_COMPRESSION_RATIO = "high_compression_ratio"
 HALLUCINATION_REPETITION = "hallucination_repetition"
 LOW_CONFIDENCE_WORDS = "low_confidence_words"
 ABNORMAL_SPEAKING_RATE = "abnormal_speaking_rate"
-HIGH_WER = "high_wer"
+#: the transcript disagrees with the call's platform transcript beyond ``max_wer``
+REFERENCE_MISMATCH = "reference_mismatch"
+HIGH_WER = REFERENCE_MISMATCH  # the old name of the same reason
+#: a channel's VAD speech is not covered by transcribed words (``min_speech_coverage``)
+SPEECH_DROPPED = "speech_dropped"
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,8 @@ class QualityThresholds:
     max_consecutive_repeats: int | None = 5
     max_low_conf_word_share: float | None = 0.5
     max_words_per_minute: float | None = 400.0
-    max_wer: float | None = None
+    max_wer: float | None = 0.25
+    min_speech_coverage: float | None = 0.85
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (for run metadata)."""
@@ -66,18 +71,50 @@ _DROP = re.compile(r"[^\w\s]")
 _TITLES = {"mr": "mister", "mrs": "missus", "ms": "miss", "dr": "doctor"}
 
 
+_UNIT_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen".split())}
+_TENS_WORDS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+
+
+def _numbers_as_digits(words: list[str]) -> list[str]:
+    """Number words -> digits ("twenty three" -> 23), then every digit run spelled out one
+    digit a token ("555" -> 5 5 5): a phone number written "555-1234" and spoken "five
+    five five, one two three four" compare equal, whatever the ASR or the caption chose."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in _TENS_WORDS:
+            v = _TENS_WORDS[w]
+            if i + 1 < len(words) and words[i + 1] in _UNIT_WORDS and 0 < _UNIT_WORDS[words[i + 1]] < 10:
+                v += _UNIT_WORDS[words[i + 1]]
+                i += 1
+            w = str(v)
+        elif w in _UNIT_WORDS:
+            w = str(_UNIT_WORDS[w])
+        out.extend(list(w) if w.isdigit() else [w])
+        i += 1
+    return out
+
+
 def normalize_text(text: str) -> str:
     """Normaliser for WER/CER: NFKC, lowercase, hyphens/slashes to spaces, other
     punctuation (apostrophes too: "don't" == "dont") dropped, Mr/Mrs/Ms/Dr spelled out,
-    numbers kept as written, whitespace collapsed."""
+    numbers as single digits whether written or spoken (:func:`_numbers_as_digits`),
+    whitespace collapsed."""
+    return " ".join(_numbers_as_digits(_words(text)))
+
+
+def _words(text: str) -> list[str]:
     t = unicodedata.normalize("NFKC", text).lower()
     t = _PUNCT_AS_SPACE.sub(" ", t)
     t = _DROP.sub("", t)
-    return " ".join(_TITLES.get(w, w) for w in t.split())
+    return [_TITLES.get(w, w) for w in t.split()]
 
 
 def _tokens(text: str) -> list[str]:
-    return normalize_text(text).split()
+    return _words(text)  # numbers as written: "555" is one token for repetition stats
 
 
 def compression_ratio(text: str) -> float:
@@ -228,8 +265,52 @@ def quality_gate(quality: dict[str, Any], thresholds: QualityThresholds | None =
     if above("words_per_minute", t.max_words_per_minute):
         reasons.append(ABNORMAL_SPEAKING_RATE)
     if above("wer", t.max_wer):
-        reasons.append(HIGH_WER)
+        reasons.append(REFERENCE_MISMATCH)
+    if below("speech_coverage_min", t.min_speech_coverage):
+        reasons.append(SPEECH_DROPPED)
     return reasons
+
+
+#: seconds around a word still counted as covered (VAD pads speech; Whisper trims words)
+COVERAGE_TOLERANCE_S = 0.3
+
+
+def speech_coverage(
+    speech_intervals: Sequence[Sequence[float]],
+    word_spans: Sequence[Sequence[float]],
+    tolerance: float = COVERAGE_TOLERANCE_S,
+) -> float | None:
+    """Share of a channel's VAD speech seconds that lie inside transcribed words.
+
+    Each word ``(start, end)`` is widened by ``tolerance`` on both sides; the result is
+    |speech ∩ words| / |speech|, or ``None`` for a channel without speech (nothing to
+    cover). A dropped turn shows up as uncovered speech: "the ASR heard nothing there".
+    """
+    speech = _union(speech_intervals)
+    total = sum(e - s for s, e in speech)
+    if total <= 0:
+        return None
+    words = _union([(s - tolerance, e + tolerance) for s, e in word_spans])
+    covered = 0.0
+    j = 0
+    for s, e in speech:
+        while j < len(words) and words[j][1] <= s:
+            j += 1
+        k = j
+        while k < len(words) and words[k][0] < e:
+            covered += max(0.0, min(e, words[k][1]) - max(s, words[k][0]))
+            k += 1
+    return round(min(1.0, covered / total), 4)
+
+
+def _union(intervals: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for s, e in sorted((float(a), float(b)) for a, b in intervals if b > a):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
 
 
 # --------------------------------------------------------------------------- WER / CER
