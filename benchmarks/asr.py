@@ -221,6 +221,8 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
         "batch_size": config.batch_size,
         **bare,
         "speech_coverage_min": min(coverages) if coverages else None,
+        "redecoded_calls": sum(1 for r in results.values()
+                               if isinstance(r, Transcript) and r.quality.get("redecoded_channels")),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "path": path,
     }
@@ -244,13 +246,14 @@ def _bare_init(batch: int) -> None:
 def _bare_one(job: tuple[str, str]) -> tuple[str, str]:
     from faster_whisper import decode_audio
 
+    import soundfile as sf
+
     cid, path = job
     try:
-        chans = decode_audio(path, split_stereo=True)
+        stereo = sf.info(path).channels > 1
+        chans = decode_audio(path, split_stereo=True) if stereo else (decode_audio(path),)
     except Exception:  # noqa: BLE001 - the deliberately corrupt sample fails on both sides
         return cid, ""
-    if not isinstance(chans, tuple):
-        chans = (chans,)
     texts = []
     for ch in chans:
         kw = dict(language="en", beam_size=1, word_timestamps=True, vad_filter=True, temperature=0.0)

@@ -228,3 +228,22 @@ def test_metrics_bad_input(bad: object) -> None:
             signal_metrics(np.zeros(10, np.float32), 0)
         else:
             signal_metrics(bad, 16000)  # type: ignore[arg-type]
+
+
+def test_one_vad_pass_serves_every_interval_setting(stereo_pcm: np.ndarray) -> None:
+    """The Silero model runs once per channel: intervals derived from its probabilities
+    equal faster-whisper's own, for the metrics' tight settings and the decoder's clips."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    from pipeline.domain.speech.audio import speech_timestamps, vad_probabilities, vad_timestamps
+
+    x = np.ascontiguousarray(np.tile(stereo_pcm[:, 0], 3))
+    probs = vad_probabilities(x)
+    for opts in (VadOptions(max_speech_duration_s=28.5, min_silence_duration_ms=160),
+                 VadOptions(min_silence_duration_ms=100, speech_pad_ms=30)):
+        assert vad_timestamps(x, opts, probs) == get_speech_timestamps(x, opts) != []
+    assert speech_timestamps(x, 16000, probs) == speech_timestamps(x, 16000)
+    # the library's own model getter is restored afterwards
+    import faster_whisper.vad as fv
+
+    assert fv.get_vad_model.__name__ == "get_vad_model"

@@ -38,6 +38,8 @@ from pipeline.domain.speech.audio import (
     decode_call,
     resample,
     signal_metrics,
+    vad_probabilities,
+    vad_timestamps,
 )
 from pipeline.domain.speech.channels import drop_bleed, is_dual_mono
 from pipeline.domain.speech.quality import speech_coverage, transcript_quality, wer_cer
@@ -312,7 +314,10 @@ class AsrEngine:
         dual_mono = len(chans) > 1 and is_dual_mono(chans)
         if dual_mono:
             chans = chans[:1]
-        metrics = [signal_metrics(ch, ASR_SAMPLE_RATE, vad=True) for ch in chans]
+        # one Silero pass per channel serves both the metrics' tight intervals and the
+        # decoder's clips (the model is the expensive half of VAD)
+        probs = [vad_probabilities(ch) for ch in chans]
+        metrics = [signal_metrics(ch, ASR_SAMPLE_RATE, vad=True, vad_probs=p) for ch, p in zip(chans, probs)]
         if all(m["speech_seconds"] == 0 for m in metrics) and all(
             m["rms_dbfs"] < c.silent_rms_dbfs for m in metrics
         ):
@@ -330,7 +335,7 @@ class AsrEngine:
         found: list[tuple[int, dict[str, Any]]] = []
         sequential = not (c.vad_filter and (c.batch_size > 1 or c.pack_speech))
         if c.vad_filter and c.batch_size > 1 and not c.pack_speech:
-            found, asr_info = self._transcribe_batched([ch if speaking[i] else None for i, ch in enumerate(chans)])
+            found, asr_info = self._transcribe_batched([ch if speaking[i] else None for i, ch in enumerate(chans)], probs)
             language = language or asr_info["language"]
         elif c.vad_filter and c.pack_speech:
             chunks = _speech_chunks(metrics, info.duration)
@@ -443,7 +448,7 @@ class AsrEngine:
         return self._batched
 
     def _transcribe_batched(
-        self, chans: list[np.ndarray | None]
+        self, chans: list[np.ndarray | None], probs: list[np.ndarray] | None = None,
     ) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, Any]]:
         """Batched decoding of a call: every channel's VAD speech is packed into clips of
         at most ``clip_seconds`` (speech of ONE channel per clip, in time order, 0.2 s
@@ -453,7 +458,8 @@ class AsrEngine:
         c = self.config
         groups = [[(ch, audio[s0:s1], s0 / ASR_SAMPLE_RATE) for s0, s1 in clip]
                   for ch, audio in enumerate(chans) if audio is not None
-                  for clip in _clip_groups(_vad_intervals(audio, c.clip_seconds), c.clip_seconds - 0.5, PACK_GAP_S)]
+                  for clip in _clip_groups(_vad_intervals(audio, c.clip_seconds, probs[ch] if probs else None),
+                                           c.clip_seconds - 0.5, PACK_GAP_S)]
         packed, spans, clips = _pack(groups)
         if not spans:
             return [], {"language": c.language}
@@ -549,14 +555,15 @@ def _pack(
     return packed, spans, bounds
 
 
-def _vad_intervals(audio: np.ndarray, max_seconds: float) -> list[tuple[int, int]]:
+def _vad_intervals(audio: np.ndarray, max_seconds: float, probs: np.ndarray | None = None) -> list[tuple[int, int]]:
     """Silero VAD speech ``(start, end)`` sample intervals of one 16 kHz channel, none
     longer than ``max_seconds`` (long speech is split at its longest pause, as
-    faster-whisper's batched pipeline does)."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    faster-whisper's batched pipeline does). ``probs``: the channel's
+    :func:`vad_probabilities`, so the model is not run twice."""
+    from faster_whisper.vad import VadOptions
 
     opts = VadOptions(max_speech_duration_s=max_seconds - 0.5, min_silence_duration_ms=160)
-    return [(int(t["start"]), int(t["end"])) for t in get_speech_timestamps(audio, opts)]
+    return [(int(t["start"]), int(t["end"])) for t in vad_timestamps(audio, opts, probs)]
 
 
 def _clip_groups(

@@ -12,6 +12,7 @@ Heavy libraries (numpy, av, faster_whisper) are imported lazily.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -202,14 +203,47 @@ def _dbfs(power: float) -> float:
     return DBFS_FLOOR if power <= 1e-12 else max(DBFS_FLOOR, 10.0 * math.log10(power))
 
 
-def speech_timestamps(x: np.ndarray, sr: int = 16000) -> list[tuple[float, float]]:
+_VAD_WINDOW = 512  # samples per Silero VAD frame at 16 kHz (faster-whisper's)
+_VAD_LOCK = threading.Lock()
+
+
+def vad_probabilities(x16k: np.ndarray) -> np.ndarray:
+    """Silero speech probabilities of a 16 kHz channel (one per 512-sample frame): the
+    expensive half of VAD. Pass them to :func:`vad_timestamps` as often as needed."""
+    import numpy as np
+    from faster_whisper.vad import get_vad_model
+
+    a = np.asarray(x16k, dtype=np.float32)
+    padded = np.pad(a, (0, _VAD_WINDOW - a.shape[0] % _VAD_WINDOW))
+    return get_vad_model()(padded)
+
+
+def vad_timestamps(x16k: np.ndarray, options: Any, probs: np.ndarray | None = None) -> list[dict[str, int]]:
+    """faster-whisper's ``get_speech_timestamps`` on a 16 kHz channel; with ``probs`` (from
+    :func:`vad_probabilities` of the same array) the Silero model is not run again, so one
+    pass serves several interval settings."""
+    import faster_whisper.vad as fv
+
+    if probs is None:
+        return fv.get_speech_timestamps(x16k, vad_options=options, sampling_rate=VAD_SAMPLE_RATE)
+    with _VAD_LOCK:  # the module's model getter is swapped for this call only
+        original = fv.get_vad_model
+        fv.get_vad_model = lambda: (lambda _padded: probs)
+        try:
+            return fv.get_speech_timestamps(x16k, vad_options=options, sampling_rate=VAD_SAMPLE_RATE)
+        finally:
+            fv.get_vad_model = original
+
+
+def speech_timestamps(x: np.ndarray, sr: int = 16000, probs: np.ndarray | None = None) -> list[tuple[float, float]]:
     """Speech intervals in seconds from the Silero VAD shipped with faster-whisper.
 
     Tight settings (30 ms padding, 100 ms minimum silence) so the intervals measure speech,
-    not the generous chunks faster-whisper feeds to the decoder.
+    not the generous chunks faster-whisper feeds to the decoder. ``probs``: see
+    :func:`vad_timestamps` (only for 16 kHz input).
     """
     import numpy as np
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    from faster_whisper.vad import VadOptions
 
     y = resample(np.asarray(x, dtype=np.float32), sr, VAD_SAMPLE_RATE)
     if y.size == 0:
@@ -217,11 +251,11 @@ def speech_timestamps(x: np.ndarray, sr: int = 16000) -> list[tuple[float, float
     opts = VadOptions(min_silence_duration_ms=100, speech_pad_ms=30)
     return [
         (c["start"] / VAD_SAMPLE_RATE, min(c["end"], y.size) / VAD_SAMPLE_RATE)
-        for c in get_speech_timestamps(y, vad_options=opts, sampling_rate=VAD_SAMPLE_RATE)
+        for c in vad_timestamps(y, opts, probs if sr == VAD_SAMPLE_RATE else None)
     ]
 
 
-def signal_metrics(x: np.ndarray, sr: int, vad: bool = True) -> dict[str, Any]:
+def signal_metrics(x: np.ndarray, sr: int, vad: bool = True, vad_probs: np.ndarray | None = None) -> dict[str, Any]:
     """Signal-level quality of one channel.
 
     Returns ``duration`` (s), ``rms_dbfs``, ``peak_dbfs``, ``clipping_ratio`` (share of
@@ -266,7 +300,7 @@ def signal_metrics(x: np.ndarray, sr: int, vad: bool = True) -> dict[str, Any]:
     out["snr_db"] = round(snr, 2)
 
     if vad:
-        intervals = speech_timestamps(a, sr)
+        intervals = speech_timestamps(a, sr, vad_probs)
         speech = sum(e - s for s, e in intervals)
         out["speech_seconds"] = round(speech, 3)
         out["speech_ratio"] = round(min(1.0, speech / duration), 4) if duration else 0.0
