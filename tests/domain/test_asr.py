@@ -480,3 +480,54 @@ def test_device_auto_picks_cuda_float16_when_a_gpu_is_visible(monkeypatch: pytes
     assert (gpu.device, gpu.compute_type, gpu.batch_size) == ("cuda", "float16", 16)
     assert AsrConfig(device="auto", compute_type="int8_float16", batch_size=32).resolved().compute_type == "int8_float16"
     assert AsrConfig(device="cpu").resolved() == AsrConfig(device="cpu")
+
+
+def test_clip_that_ends_early_is_decoded_again_piece_by_piece() -> None:
+    """Whisper may end a clip (EOT) after its first piece: faster-whisper's batched
+    pipeline never goes back, so the later pieces (samples/call_0005's "Updated.") were
+    lost. Each piece of such a clip is now decoded on its own. Real audio, channel-level
+    re-decoding off, so only the piece-level repair is at work."""
+    e = AsrEngine(AsrConfig(redecode_min_coverage=None, redecode_max_wer=None))
+    e._model = engine_model()
+    t = e.transcribe_call(Path(__file__).resolve().parents[2] / "samples" / "recordings" / "call_0005.wav")
+    agent = [s for s in t.segments if s.speaker == "agent"]
+    assert len(agent) == 2 and agent[-1].start > 8.0  # the last agent turn, at its own time
+    assert t.quality["speech_coverage_min"] >= 0.85
+
+
+def test_piece_repair_is_independent_of_the_cpu(tmp_path: Path, pcm: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same repair, forced: the first batched pass returns only each clip's first
+    piece (as an early EOT would); every piece still ends up transcribed, at its time."""
+    from faster_whisper import BatchedInferencePipeline
+
+    e = AsrEngine(AsrConfig(redecode_min_coverage=None))
+    e._model = engine_model()
+    left = pcm[:, 0]
+    agent = np.concatenate([left, np.zeros(8000, np.float32), left])  # two pieces, one clip
+    path = tmp_path / "two_pieces.wav"
+    sf.write(path, np.stack([agent, np.zeros_like(agent)], axis=1), 16000)
+    real = BatchedInferencePipeline.transcribe
+    passes: list[int] = []
+
+    def early_eot(self, audio, **kw):
+        passes.append(len(kw["clip_timestamps"]))
+        segs, info = real(self, audio, **kw)
+        if len(passes) > 1:
+            return segs, info
+        import dataclasses
+
+        first_piece_end = left.size / 16000 + 0.1
+        out = []
+        for seg in segs:  # one segment per clip: keep the words of its first piece only
+            words = [w for w in seg.words if w.start < first_piece_end]
+            if words:
+                out.append(dataclasses.replace(seg, words=words, end=words[-1].end,
+                                               text="".join(w.word for w in words)))
+        return out, info
+
+    monkeypatch.setattr(BatchedInferencePipeline, "transcribe", early_eot)
+    t = e.transcribe_call(path)
+    assert passes == [1, 2]  # one clip; then its two pieces alone
+    assert _words_of(t).count("wizard") == 2
+    starts = sorted(s.start for s in t.segments)
+    assert starts[0] < 0.5 and starts[-1] > left.size / 16000

@@ -454,31 +454,51 @@ class AsrEngine:
         at most ``clip_seconds`` (speech of ONE channel per clip, in time order, 0.2 s
         apart), the clips of all channels are decoded ``batch_size`` at a time, and every
         word is mapped back to its channel and original time. ``None`` channels are
-        skipped (no speech)."""
+        skipped (no speech).
+
+        faster-whisper decodes each clip once (no seek): when Whisper ends a clip (EOT)
+        after one of its pieces, the later pieces are lost and the words it did produce
+        may be aligned anywhere in the clip. A clip of several pieces in which a piece got
+        no word is therefore decoded again one piece per clip, replacing its first pass."""
         c = self.config
         groups = [[(ch, audio[s0:s1], s0 / ASR_SAMPLE_RATE) for s0, s1 in clip]
                   for ch, audio in enumerate(chans) if audio is not None
                   for clip in _clip_groups(_vad_intervals(audio, c.clip_seconds, probs[ch] if probs else None),
                                            c.clip_seconds - 0.5, PACK_GAP_S)]
-        packed, spans, clips = _pack(groups)
-        if not spans:
-            return [], {"language": c.language}
-        # faster-whisper keeps the last speech time across calls (a word-timing heuristic
-        # input): reset it so a call's timings never depend on the call before it.
-        self.batched.last_speech_timestamp = 0.0
-        segments, info = self.batched.transcribe(
-            packed,
-            language=c.language,
-            beam_size=c.beam_size,
-            word_timestamps=c.word_timestamps,
-            vad_filter=False,
-            clip_timestamps=[{"start": a, "end": b} for a, b in clips],
-            batch_size=c.batch_size,
-            without_timestamps=c.without_timestamps,
-            temperature=c.temperature[0],
-        )
-        asr_segs = _segment_dicts(segments, packed.size / ASR_SAMPLE_RATE)
-        return _unpack_segments(asr_segs, spans, widen_edges=True), {"language": info.language}
+        found: list[tuple[int, dict[str, Any]]] = []
+        language = c.language
+        while groups:
+            packed, spans, clips = _pack(groups)
+            if not spans:
+                break
+            # faster-whisper keeps the last speech time across calls (a word-timing heuristic
+            # input): reset it so a call's timings never depend on the call before it.
+            self.batched.last_speech_timestamp = 0.0
+            segments, info = self.batched.transcribe(
+                packed,
+                language=c.language,
+                beam_size=c.beam_size,
+                word_timestamps=c.word_timestamps,
+                vad_filter=False,
+                clip_timestamps=[{"start": a, "end": b} for a, b in clips],
+                batch_size=c.batch_size,
+                without_timestamps=c.without_timestamps,
+                temperature=c.temperature[0],
+            )
+            asr_segs = _segment_dicts(segments, packed.size / ASR_SAMPLE_RATE)
+            part = _unpack_segments(asr_segs, spans, widen_edges=True)
+            language = info.language
+            pieces = sorted((ch, o0, o1) for _, _, ch, o0, o1 in spans)
+            redo: set[tuple[int, float]] = set()
+            if c.word_timestamps:  # without words, which pieces were heard is unknown
+                heard = {_piece_at(pieces, ch, (w["start"] + w["end"]) / 2)
+                         for ch, sd in part for w in sd.get("words") or []}
+                redo = {(ch, o0) for g in groups if len(g) > 1
+                        and any((ch, o0) not in heard for ch, _, o0 in g) for ch, _, o0 in g}
+            found.extend((ch, sd) for ch, sd in part
+                         if _piece_at(pieces, ch, (sd["start"] + sd["end"]) / 2) not in redo)
+            groups = [[p] for g in groups for p in g if (p[0], p[2]) in redo]
+        return found, {"language": language}
 
     def _transcribe_packed(
         self, chans: list[np.ndarray], chunks: list[tuple[int, float, float]]
@@ -584,6 +604,17 @@ def _clip_groups(
             out.append([(s0, s1)])
             size = n
     return out
+
+
+def _piece_at(
+    pieces: list[tuple[int, float, float]], ch: int, t: float
+) -> tuple[int, float] | None:
+    """``(channel, original start)`` of the piece of sorted ``(channel, start, end)``
+    ``pieces`` that holds time ``t`` on channel ``ch`` (None: no piece)."""
+    import bisect
+
+    i = bisect.bisect_right(pieces, (ch, t, float("inf"))) - 1
+    return pieces[i][:2] if i >= 0 and pieces[i][0] == ch and t <= pieces[i][2] else None
 
 
 def _unpack_segments(
