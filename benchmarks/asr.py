@@ -104,10 +104,12 @@ def main() -> None:
     ap.add_argument("--min-audio-seconds", type=float, default=600.0)
     ap.add_argument("--call-seconds", type=float, default=120.0)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--batch-size", type=int, default=4, help="clips of a call decoded together (1 = sequential)")
+    ap.add_argument("--batch-size", type=int, default=8, help="clips of a call decoded together (1 = sequential)")
     ap.add_argument("--pack", action="store_true", help="pack all channels' speech into one stream (A/B)")
     ap.add_argument("--domain", action="store_true", help="bare domain path instead of the real assets")
     ap.add_argument("--no-bare", action="store_true", help="skip the side-by-side bare-library runs")
+    ap.add_argument("--separate-channels", dest="mix_channels", action="store_false",
+                    help="one channel per clip (the A/B for mix_channels)")
     args = ap.parse_args()
     if args.workers is None:
         from pipeline.domain.speech.asr import default_workers
@@ -153,7 +155,8 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
         jobs.append((cid, str(path), {0: "agent", 1: "customer"}))
         i += 1
 
-    config = AsrConfig(workers=args.workers, cpu_threads=1, pack_speech=args.pack, batch_size=args.batch_size)
+    config = AsrConfig(workers=args.workers, cpu_threads=1, pack_speech=args.pack, batch_size=args.batch_size,
+                       mix_channels=args.mix_channels)
     import resource
 
     def cpu_now() -> float:
@@ -167,7 +170,8 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
         wall, cpu = time.perf_counter() - t0, cpu_now() - c0
         path = "pipeline.domain.speech.asr.transcribe_many"
     else:
-        results, wall, cpu = _through_asset(jobs, work, args.workers, args.pack, cpu_now, args.batch_size)
+        results, wall, cpu = _through_asset(jobs, work, args.workers, args.pack, cpu_now, args.batch_size,
+                                            args.mix_channels)
         path = "assets silver/transcripts (dagster materialize, multiprocess ASR workers)"
 
     failed = {
@@ -219,6 +223,7 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
         "beam_size": config.beam_size,
         "pack_speech": config.pack_speech,
         "batch_size": config.batch_size,
+        "mix_channels": config.mix_channels,
         **bare,
         "speech_coverage_min": min(coverages) if coverages else None,
         "redecoded_calls": sum(1 for r in results.values()
@@ -277,7 +282,7 @@ def _bare_run(jobs: list[tuple[str, str]], workers: int, batch: int) -> tuple[di
 
 
 def _through_asset(jobs: list[tuple], work: Path, workers: int, pack: bool, cpu_now,
-                   batch_size: int = 4) -> tuple[dict, float, float]:
+                   batch_size: int = 4, mix_channels: bool = False) -> tuple[dict, float, float]:
     """Land every job as a call, ingest it, then time the silver/transcripts asset."""
     import shutil
 
@@ -311,7 +316,7 @@ def _through_asset(jobs: list[tuple], work: Path, workers: int, pack: bool, cpu_
         "landing": LandingZoneResource(root=str(work / "landing")),
         "object_store": ObjectStoreResource(backend="local", root=str(work / "objects")),
         "ledger": LedgerResource(url=f"sqlite:///{work / 'ledger.db'}"),
-        "asr": AsrResource(workers=workers, cpu_threads=1, batch_size=batch_size),
+        "asr": AsrResource(workers=workers, cpu_threads=1, batch_size=batch_size, mix_channels=mix_channels),
     }
     instance = dg.DagsterInstance.ephemeral()
     assert dg.materialize([recordings], partition_key=date, resources=resources, instance=instance).success

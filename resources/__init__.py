@@ -34,7 +34,8 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         model_path=asr_cfg.get("model_path"), device=asr_cfg.get("device", "cpu"),
         compute_type=asr_cfg.get("compute_type", "int8"), beam_size=int(asr_cfg.get("beam_size", 1)),
         cpu_threads=int(asr_cfg.get("cpu_threads", 1)), workers=settings.asr_workers,
-        batch_size=int(asr_cfg.get("batch_size", 4)),
+        batch_size=int(asr_cfg.get("batch_size", 8)),
+        mix_channels=bool(asr_cfg.get("mix_channels", True)),
         # one bound for both: the engine re-decodes below it, the quality gate then judges
         redecode_min_coverage=settings.section("quality").get("min_speech_coverage", 0.85),
         redecode_max_wer=settings.section("quality").get("max_wer", 0.25),

@@ -21,7 +21,8 @@ class AsrResource(dg.ConfigurableResource):
     beam_size: int = Field(default=1, description="Beam size (1 = greedy)")
     cpu_threads: int = Field(default=1, description="Threads per worker process")
     workers: int = Field(default=1, description="Worker processes (parallel calls/channels)")
-    batch_size: int = Field(default=4, description="Speech clips of a call decoded together (1 = sequential decoder)")
+    batch_size: int = Field(default=8, description="Speech clips of a call decoded together (1 = sequential decoder)")
+    mix_channels: bool = Field(default=True, description="Batched decoding: the channels' speech pieces share clips in conversation order")
     redecode_min_coverage: float | None = Field(
         default=0.85, description="Re-decode a channel sequentially when its speech coverage is below this")
     redecode_max_wer: float | None = Field(
@@ -36,6 +37,7 @@ class AsrResource(dg.ConfigurableResource):
             cpu_threads=self.cpu_threads,
             workers=self.workers,
             batch_size=self.batch_size,
+            mix_channels=self.mix_channels,
             redecode_min_coverage=self.redecode_min_coverage,
             redecode_max_wer=self.redecode_max_wer,
         ).resolved()

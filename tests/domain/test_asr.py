@@ -349,6 +349,23 @@ def test_clip_groups_pack_one_channel_up_to_the_limit() -> None:
         AsrConfig(clip_seconds=45)
 
 
+def test_mixed_clips_keep_each_piece_with_its_channel(engine: AsrEngine, stereo_transcript: Transcript) -> None:
+    """mix_channels: both sides' pieces share a clip in conversation order, and every
+    word still lands under the channel its piece came from (same words as one channel
+    per clip)."""
+    from pipeline.domain.speech.asr import _clip_groups
+
+    sr = 16000
+    pieces = sorted([(0, 2 * sr, 0), (3 * sr, 5 * sr, 0), (1 * sr, 4 * sr, 1)])
+    assert _clip_groups(pieces, 28.5, 0.2) == [[(0, 2 * sr, 0), (1 * sr, 4 * sr, 1), (3 * sr, 5 * sr, 0)]]
+    assert engine.config.mix_channels is True  # the default
+    separate = AsrEngine(AsrConfig(mix_channels=False))
+    separate._model = engine.model
+    t = separate.transcribe_call(STEREO)
+    for speaker in ("agent", "customer"):
+        assert _channel_text(t, speaker) == _channel_text(stereo_transcript, speaker)
+
+
 # ------------------------------------------------------------------ one voice, one speaker
 def _words_of(t: Transcript) -> list[str]:
     return [w.word.strip(".,").lower() for s in t.segments for w in s.words]
@@ -413,8 +430,8 @@ class _DropsLastClip(AsrEngine):
         self._model = engine_model()
         self.also_sequential = also_sequential
 
-    def _transcribe_batched(self, chans):
-        found, info = super()._transcribe_batched(chans)
+    def _transcribe_batched(self, chans, probs=None):
+        found, info = super()._transcribe_batched(chans, probs)
         last = max((i for i, (ch, _) in enumerate(found) if ch == 0), default=None)
         return [f for i, f in enumerate(found) if i != last], info
 
@@ -474,7 +491,7 @@ def test_device_auto_picks_cuda_float16_when_a_gpu_is_visible(monkeypatch: pytes
 
     monkeypatch.setattr(asr_mod, "cuda_available", lambda: False)
     cpu = AsrConfig(device="auto").resolved()
-    assert (cpu.device, cpu.compute_type, cpu.batch_size) == ("cpu", "int8", 4)
+    assert (cpu.device, cpu.compute_type, cpu.batch_size) == ("cpu", "int8", 8)
     monkeypatch.setattr(asr_mod, "cuda_available", lambda: True)
     gpu = AsrConfig(device="auto").resolved()
     assert (gpu.device, gpu.compute_type, gpu.batch_size) == ("cuda", "float16", 16)
