@@ -218,6 +218,8 @@ def redacted_events(
 
 class RedactionQualityConfig(dg.Config):
     repeat: int = Field(default=1, ge=1, description="Timed passes over the labelled sets (speed figure)")
+    compare_vanilla: bool = Field(default=True, description="Also run vanilla Presidio (same spaCy model, default "
+                                  "recognizers) on the same sets and show both recalls per type")
 
 
 @dg.asset(
@@ -248,9 +250,10 @@ def redaction_quality_report(
     section = get_settings().section("redaction")
     set_paths = redaction_eval.resolve_sets(section.get("eval_sets"), get_settings().root)
     context.log.info(f"scoring the redaction engine on {len(set_paths)} labelled sets: {', '.join(set_paths)}")
+    baseline = redaction_eval.VanillaPresidio(redactor.spacy_model) if config.compare_vanilla else None
     rep = redaction_eval.quality_report(
         redactor.get_redactor(), set_paths, ledger.get_ledger(),
-        targets=section.get("quality_targets"), repeat=config.repeat)
+        targets=section.get("quality_targets"), repeat=config.repeat, baseline=baseline)
     store = object_store.get_store()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     store.put_json(redaction_quality_key(stamp), rep)
@@ -262,6 +265,13 @@ def redaction_quality_report(
             if sc.get(metric) is not None:
                 md[f"{name}/{metric}"] = sc[metric]
         md[f"{name}/utterances"] = sc["utterances"]
+    if rep.get("comparison"):
+        cmp = rep["comparison"]
+        md["vs_vanilla_presidio"] = dg.MetadataValue.md(redaction_eval.comparison_markdown(cmp))
+        md["types_worse_than_vanilla"] = len(cmp["types_worse_than_vanilla"])
+        for name, c in cmp["sets"].items():
+            if c["direct_char_recall"] is not None:
+                md[f"{name}/direct_char_recall"] = c["direct_char_recall"]
     prod = rep.get("production", {})
     md["production_spans_by_type"] = dg.MetadataValue.json(prod.get("spans_by_asset", {}))
     md["redaction_quarantine_by_reason"] = dg.MetadataValue.json(prod.get("redaction_quarantine_by_reason", {}))

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/redaction.py [--spoken PATH] [--holdout PATH]
         [--generated PATH] [--errors] [--repeat 3]
 
-The scoring lives in ``pipeline/domain/redaction_eval.py`` (the same code as the
+The scoring lives in ``pipeline/domain/privacy/evaluation.py`` (the same code as the
 ``silver/redaction_quality_report`` asset; its docstring defines the metrics). Sets
 default to the bundled ones in ``pipeline/domain/data/pii``:
 
@@ -13,6 +13,11 @@ default to the bundled ones in ``pipeline/domain/data/pii``:
   (the first one's errors were looked at during tuning; the second one never);
 * ``generated_small.*``: presidio-research's written sample, types mapped, out-of-scope
   types (city, company, title, domain) neutral;
+* ``address_holdout.*``: spoken addresses written independently of the engine;
+* ``types_worse_than_vanilla``: ``set:TYPE`` for every type the redaction policy always
+  redacts where callforge's character recall is below vanilla Presidio's (same spaCy
+  model, default recognizers) on the same text; must be empty. ``<set>.direct_char_recall``
+  (and ``_vanilla``) over all always-redacted types, ``<set>.per_type_vs_vanilla`` per type;
 * ``utterances_per_second_per_core``: ``Redactor.redact_many`` over all sets, warm,
   single process, divided by process CPU time; wall-clock figure alongside.
 """
@@ -41,19 +46,22 @@ def main() -> None:
     ap.add_argument("--generated", type=Path, default=DEFAULT_SETS["generated_small"])
     ap.add_argument("--errors", action="store_true", help="also print misses/false positives (test text)")
     ap.add_argument("--repeat", type=int, default=3, help="timing passes over all sets")
+    ap.add_argument("--address-holdout", type=Path, default=DEFAULT_SETS["address_holdout"])
+    ap.add_argument("--no-vanilla", action="store_true", help="skip the vanilla Presidio comparison")
     a = ap.parse_args()
     for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
         os.environ.setdefault(k, "1")
 
     from pipeline.domain.privacy.engine import Redactor
-    from pipeline.domain.privacy.evaluation import errors, evaluate, load_set
+    from pipeline.domain.privacy.evaluation import VanillaPresidio, errors, evaluate, load_set
 
     t0 = time.perf_counter()
     red = Redactor()
     build_s = time.perf_counter() - t0
-    paths = {"spoken": a.spoken, "holdout": a.holdout, "holdout2": a.holdout2, "generated_small": a.generated}
+    paths = {"spoken": a.spoken, "holdout": a.holdout, "holdout2": a.holdout2, "generated_small": a.generated,
+             "address_holdout": a.address_holdout}
     sets = {n: load_set(p) for n, p in paths.items() if p.exists()}
-    rep = evaluate(red, sets, repeat=a.repeat)
+    rep = evaluate(red, sets, repeat=a.repeat, baseline=None if a.no_vanilla else VanillaPresidio())
     sp = rep.sets["spoken"]
     out: dict[str, Any] = {
         "char_recall_spoken_critical": sp["char_recall_critical"],
@@ -67,7 +75,13 @@ def main() -> None:
                        "negatives": sp["negatives"],
                        "residual_pii_after_redaction": rep.residual_after_redaction["spoken"]},
     }
-    for name in ("holdout", "holdout2", "generated_small"):
+    if rep.comparison is not None:
+        out["types_worse_than_vanilla"] = rep.comparison["types_worse_than_vanilla"]
+        for name, c in rep.comparison["sets"].items():
+            out[f"{name}.direct_char_recall"] = c["direct_char_recall"]
+            out[f"{name}.direct_char_recall_vanilla"] = c["direct_char_recall_vanilla"]
+            out[f"{name}.per_type_vs_vanilla"] = c["per_type"]
+    for name in ("holdout", "holdout2", "generated_small", "address_holdout"):
         if name in rep.sets:
             sc = rep.sets[name]
             for k in ("span_recall", "precision", "char_recall", "char_recall_critical", "per_entity", "utterances"):

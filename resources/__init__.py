@@ -43,7 +43,8 @@ def build_resources(settings: Settings) -> dict[str, Any]:
     pseudonym_key = dg.EnvVar("CALLFORGE_PSEUDONYM_KEY") if red_cfg.get("operator") == "pseudonym" else None
     redactor = RedactorResource(operator=red_cfg.get("operator", "placeholder"),
                                 score_threshold=float(red_cfg.get("score_threshold", 0.35)),
-                                pseudonym_key=pseudonym_key)
+                                pseudonym_key=pseudonym_key,
+                                quasi_identifiers=list(red_cfg.get("quasi_identifiers") or []))
     trainer = TrainerResource(
         base_model_path=train_cfg.get("base_model_path"), registry_dir=str(settings.home / "registry"),
         epochs=int(train_cfg.get("epochs", 8)), max_steps=train_cfg.get("max_steps"),

