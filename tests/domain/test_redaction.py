@@ -700,3 +700,28 @@ def test_spoken_emails_and_the_residual_gate_agree(text: str, expected: list[str
 
     assert [text[s.start:s.end] for s in detect_emails(text)] == expected
     assert bool(residual_pii(text)) == bool(expected)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    # development sentences for spoken addresses (new wording; the blind address set stays blind)
+    ("the address is nine oh four cedar, that's the one", "nine oh four cedar"),
+    ("my home address is fifty five elm", "fifty five elm"),
+    ("house number is sixty seven, harrow road", "sixty seven, harrow road"),
+    ("one forty four. granger. road", "one forty four. granger. road"),
+])
+def test_spoken_addresses_without_suffix_or_across_asr_punctuation(text: str, value: str) -> None:
+    from pipeline.domain.privacy.detectors.addresses import detect_addresses
+
+    spans = detect_addresses(text)
+    start = text.index(value)
+    assert any(s.start <= start and s.end >= start + len(value) for s in spans), spans
+
+
+@pytest.mark.parametrize("text", [
+    "we moved about three years ago", "my address hasn't changed in ten years", "ship two boxes please",
+    "the house has four bedrooms", "my address is on the account",
+])
+def test_numbers_near_address_words_are_not_addresses(text: str) -> None:
+    from pipeline.domain.privacy.detectors.addresses import detect_addresses
+
+    assert detect_addresses(text) == []

@@ -42,6 +42,13 @@ def _match_state(toks: Sequence[Token], i: int) -> int | None:
     return None
 
 
+#: words after a number that make it a quantity, not a house number ("12 months old")
+_NOT_A_STREET = {"month", "year", "day", "week", "minute", "hour", "second", "dollar", "buck", "cent",
+                 "percent", "time", "box", "item", "bedroom", "room", "floor", "mile", "kilometer",
+                 "pound", "euro", "point", "digit", "number", "character", "people", "kid", "child",
+                 "account", "payment", "charge", "o'clock", "am", "pm"}
+
+
 def detect_addresses(text: str) -> list[PiiSpan]:
     """US street addresses ("twelve thirty four maple avenue, apartment five, springfield,
     illinois"), P.O. boxes and the ZIP code that follows a state."""
@@ -55,10 +62,20 @@ def detect_addresses(text: str) -> list[PiiSpan]:
         j = run.last + 1
         if j < n and toks[j].lower in _DIRECTIONS and toks[j].kind == "word":
             j += 1
+        # ASR punctuation inside an address ("one forty four. Granger. Road.", "sixty
+        # seven, harrow road"): up to two stray "." / "," tokens are bridged
+        bridged = 0
+        while j < n and toks[j].text in (".", ",") and bridged < 1:
+            j += 1
+            bridged += 1
         name_start = j
         suffix_idx = None
-        while j < n and j - name_start < 5:
+        while j < n and j - name_start < 5 + bridged:
             t = toks[j]
+            if t.text in (".", ",") and bridged < 2 and j > name_start:
+                j += 1
+                bridged += 1
+                continue
             if t.kind != "word":
                 break
             if t.lower in _STREET_STRONG or t.lower in _STREET_WEAK:
@@ -72,6 +89,19 @@ def detect_addresses(text: str) -> list[PiiSpan]:
                 break
             j += 1
         if suffix_idx is None:
+            # no suffix ("it's twenty two fifteen birchwood"): only right after an
+            # address cue, a house number and one or two street-name words
+            cue = (any(w in _ADDRESS_CTX for w in _words_before(toks, run.first, 4))
+                   and run.first > 0 and toks[run.first - 1].lower in ("at", "is", "it's", "its", "on"))
+            k = run.last + 1
+            if k < n and toks[k].lower in _DIRECTIONS and toks[k].kind == "word":
+                k += 1
+            name = [i for i in range(k, min(n, k + 2)) if toks[i].kind == "word"
+                    and toks[i].lower not in _COMMON and toks[i].lower not in _EMAIL_STOP
+                    and len(toks[i].text) > 2]
+            name = [i for idx, i in enumerate(name) if i == k + idx]  # consecutive from k
+            if cue and name and run.n_digits <= 5 and toks[name[0]].lower.rstrip("s") not in _NOT_A_STREET:
+                out.append(PiiSpan(toks[run.first].start, toks[name[-1]].end, "ADDRESS", 0.7))
             continue
         weak = toks[suffix_idx].lower in _STREET_WEAK
         end_idx = suffix_idx
