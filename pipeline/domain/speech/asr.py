@@ -371,7 +371,8 @@ class AsrEngine:
 
         bleed = drop_bleed(found, chans) if len(chans) > 1 else 0
         transcript = self._assemble(found, chans, cmap, imported, call_id, language, info.duration)
-        wer = _wer(imported, transcript)
+        rates = _reference_rates(imported, transcript)
+        wer = None if rates is None else rates["wer"]
         if (not sequential and wer is not None and c.redecode_max_wer is not None
                 and wer > c.redecode_max_wer and len(redecoded) < sum(speaking)):
             # the platform transcript disagrees: decode every channel sequentially once more
@@ -381,10 +382,10 @@ class AsrEngine:
                     found2.extend((idx, sd) for sd in self._sequential(ch))
             bleed2 = drop_bleed(found2, chans) if len(chans) > 1 else 0
             t2 = self._assemble(found2, chans, cmap, imported, call_id, language, info.duration)
-            wer2 = _wer(imported, t2)
+            rates2 = _reference_rates(imported, t2)
             redecoded = [i for i in range(len(chans)) if speaking[i]]
-            if wer2 is not None and wer2 < wer:  # keep whichever agrees better
-                transcript, found, bleed, wer = t2, found2, bleed2, wer2
+            if rates2 is not None and rates2["wer"] < wer:  # keep whichever agrees better
+                transcript, found, bleed, rates = t2, found2, bleed2, rates2
                 coverage = {idx: _coverage(metrics[idx], found, idx) for idx in range(len(chans))}
 
         signal = _combine_signal(metrics, info.duration)
@@ -401,7 +402,6 @@ class AsrEngine:
         quality["dual_mono"] = dual_mono
         quality["audio"] = info.to_dict()
         quality["asr"] = c.stamp()
-        rates = _reference_rates(imported, transcript)
         if rates is not None:
             quality.update(rates)
             quality["reference_source"] = imported.source_format  # type: ignore[union-attr]
@@ -589,11 +589,6 @@ def _reference_rates(imported: Transcript | None, transcript: Transcript) -> dic
         return wer_cer(imported.text, transcript.text) | {"wer_scope": "call"}
     except ValueError:
         return None  # reference empty after normalisation: WER undefined
-
-
-def _wer(imported: Transcript | None, transcript: Transcript) -> float | None:
-    r = _reference_rates(imported, transcript)
-    return None if r is None else r["wer"]
 
 
 def _combine_signal(metrics: list[dict[str, Any]], duration: float) -> dict[str, Any]:
