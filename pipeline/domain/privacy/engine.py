@@ -12,11 +12,18 @@ import re
 from pathlib import Path
 from typing import IO, Any, Sequence
 
-from pipeline.domain.privacy.detectors.addresses import detect_addresses, detect_written_addresses
+from pipeline.domain.privacy.detectors.addresses import (
+    detect_addresses,
+    detect_named_streets,
+    detect_place_cues,
+    detect_postcodes,
+    detect_written_addresses,
+    extend_address_spans,
+)
 from pipeline.domain.privacy.detectors.ages import detect_ages
 from pipeline.domain.privacy.detectors.dates import detect_dates
 from pipeline.domain.privacy.detectors.emails import _EMAIL_STOP, detect_emails
-from pipeline.domain.privacy.detectors.names import detect_names
+from pipeline.domain.privacy.detectors.names import detect_names, detect_written_names
 from pipeline.domain.privacy.detectors.numbers import detect_numbers
 from pipeline.domain.privacy.detectors.vocab import _ACRONYMS, _COMMON, _EMAIL_CONNECT_WORDS
 from pipeline.domain.privacy.spans import (
@@ -213,7 +220,9 @@ def _build_recognizers(nlp_engine: Any) -> list[Any]:
             pass
 
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:  # noqa: D102
-            return to_results(detect_addresses(text) + detect_written_addresses(text), entities)
+            return to_results(detect_addresses(text) + detect_written_addresses(text)
+                              + detect_place_cues(text) + detect_postcodes(text)
+                              + detect_named_streets(text), entities)
 
     class ContextNameRecognizer(EntityRecognizer):
         """Names after "my name is"/"this is"/"mister" and spelled-out letters."""
@@ -222,11 +231,13 @@ def _build_recognizers(nlp_engine: Any) -> list[Any]:
             pass
 
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:  # noqa: D102
-            ner = []
+            ner, not_person = [], []
             if nlp_artifacts is not None:
                 ner = [(e.start_char, e.end_char) for e in nlp_artifacts.entities
                        if e.label_ in ("PERSON", "PER")]
-            return to_results(detect_names(text, ner), entities)
+                not_person = [(e.start_char, e.end_char) for e in nlp_artifacts.entities
+                              if e.label_ in ("ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT")]
+            return to_results(detect_names(text, ner) + detect_written_names(text, not_person), entities)
 
     class AgeRecognizer(EntityRecognizer):
         """A person's age ("a 50 year old man", "aged 34", "thirty two years old")."""
@@ -247,7 +258,7 @@ def _build_recognizers(nlp_engine: Any) -> list[Any]:
                                name="SpokenNumberRecognizer"),
         SpokenEmailRecognizer(supported_entities=["EMAIL"], name="SpokenEmailRecognizer"),
         FullDateRecognizer(supported_entities=["DATE_OF_BIRTH"], name="FullDateRecognizer"),
-        UsAddressRecognizer(supported_entities=["ADDRESS", "ZIP"], name="UsAddressRecognizer"),
+        UsAddressRecognizer(supported_entities=["ADDRESS", "ZIP", "LOCATION"], name="UsAddressRecognizer"),
         ContextNameRecognizer(supported_entities=["PERSON"], name="ContextNameRecognizer"),
         CreditCardRecognizer(),
         PhoneRecognizer(supported_regions=("US",)),
@@ -364,7 +375,9 @@ class Redactor:
             if etype in _NER_CONTEXT_TYPES:  # NER's guess at a place/organisation yields the type
                 score = min(score, 0.5)    # to a pattern detector on the same words (spelled names)
             spans.append(PiiSpan(s, e, etype, round(score, 4)))
-        return merge_spans(_split_number_before_email(text, spans), text)
+        spans = merge_spans(_split_number_before_email(text, spans), text)
+        # an address block continues past the street whichever detector found it
+        return merge_spans(extend_address_spans(text, spans), text)
 
     def analyze(self, text: str) -> list[PiiSpan]:
         """Merged, non-overlapping PII spans of ``text`` (original offsets), sorted."""

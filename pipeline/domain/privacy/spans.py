@@ -26,6 +26,7 @@ DIRECT_TYPES: tuple[str, ...] = tuple(t for t in ENTITY_TYPES if t not in QUASI_
 _PRIORITY = {t: i for i, t in enumerate(
     ["EMAIL", "IBAN", "CARD", "SSN", "DATE_OF_BIRTH", "PHONE", "IP", "URL", "ZIP", "ADDRESS", "ACCOUNT",
      "PERSON", "AGE", "LOCATION", "ORGANIZATION", "NRP"])}
+_ADDRESS_PARTS = frozenset({"ADDRESS", "ZIP", "LOCATION"})
 #: Presidio built-in entity names -> ours
 _PRESIDIO_MAP = {"PERSON": "PERSON", "CREDIT_CARD": "CARD", "PHONE_NUMBER": "PHONE",
                  "US_SSN": "SSN", "EMAIL_ADDRESS": "EMAIL", "IBAN_CODE": "IBAN", "IP_ADDRESS": "IP"}
@@ -55,7 +56,8 @@ class RedactionResult:
 
 def merge_spans(spans: Iterable[PiiSpan], text: str | None = None) -> list[PiiSpan]:
     """Union overlapping spans (and same-type spans separated only by spaces/punctuation);
-    the merged span takes the type of its highest-scoring part."""
+    the merged span takes the type of its highest-scoring part, except that an address
+    merged with a town or postcode stays an address."""
     items = sorted(spans, key=lambda s: (s.start, -s.end))
     out: list[PiiSpan] = []
     for s in items:
@@ -69,7 +71,10 @@ def merge_spans(spans: Iterable[PiiSpan], text: str | None = None) -> list[PiiSp
                 and len(gap) <= 3 and not any(c.isalnum() for c in gap))
             if touching:
                 best = max((prev, s), key=lambda x: (x.score, -_PRIORITY.get(x.entity_type, 99)))
-                out[-1] = PiiSpan(prev.start, max(prev.end, s.end), best.entity_type, max(prev.score, s.score))
+                etype = best.entity_type
+                if {prev.entity_type, s.entity_type} <= _ADDRESS_PARTS and "ADDRESS" in (prev.entity_type, s.entity_type):
+                    etype = "ADDRESS"  # a town or postcode inside an address block is the address
+                out[-1] = PiiSpan(prev.start, max(prev.end, s.end), etype, max(prev.score, s.score))
                 continue
         out.append(s)
     return out

@@ -24,6 +24,8 @@ from pipeline.domain.privacy.detectors.vocab import (
 )
 from pipeline.domain.privacy.spans import PiiSpan
 from pipeline.domain.privacy.spoken import (
+    MONTHS,
+    NUMBER_WORDS,
     Token,
 )
 
@@ -100,10 +102,22 @@ def detect_addresses(text: str) -> list[PiiSpan]:
                     and toks[i].lower not in _COMMON and toks[i].lower not in _EMAIL_STOP
                     and len(toks[i].text) > 2]
             name = [i for idx, i in enumerate(name) if i == k + idx]  # consecutive from k
-            if cue and name and run.n_digits <= 5 and toks[name[0]].lower.rstrip("s") not in _NOT_A_STREET:
-                out.append(PiiSpan(toks[run.first].start, toks[name[-1]].end, "ADDRESS", 0.7))
+            # or, with no cue, a unit right after ("three forty one elm. apartment six")
+            u = name[-1] + 1 if name else n
+            while u < n and toks[u].text in (".", ","):
+                u += 1
+            unit_end = None
+            if u + 1 < n and toks[u].lower in _UNIT_WORDS and toks[u].lower != "floor":
+                unit_run = p.run_at.get(u + 1 if toks[u + 1].lower not in ("number", "no") else u + 2)
+                unit_end = unit_run.last if unit_run is not None else None
+            if (cue or unit_end is not None) and name and run.n_digits <= 5 \
+                    and toks[name[0]].lower.rstrip("s") not in _NOT_A_STREET:
+                end = toks[unit_end if unit_end is not None else name[-1]].end
+                out.append(PiiSpan(toks[run.first].start, end, "ADDRESS", 0.7))
             continue
         weak = toks[suffix_idx].lower in _STREET_WEAK
+        if suffix_idx + 1 < n and toks[suffix_idx + 1].lower in _DIRECTIONS and len(toks[suffix_idx + 1].text) > 1:
+            suffix_idx += 1  # "Queen Street West"
         end_idx = suffix_idx
         # unit
         k = end_idx + 1
@@ -197,37 +211,88 @@ _WA_STREET = re.compile(
     rf"|\b{_WA_NUM}\s+(?:{_WA_NUM}\s+)?{_WA_CAP}(?:\s+{_WA_CAP}){{0,3}}\s+(?:{_WA_US_SUFFIX})\b"
     # "11 Školní 939" ending a line (an address block follows)
     rf"|(?:\b{_WA_NUM}\s+)?\b{_WA_CAP}(?:\s+{_WA_CAP}){{0,2}}\s+{_WA_NUM}\b(?=[ \t]*(?:\n|,\s*(?:Apt|Suite|Unit|Flat)))")
-_WA_UNIT = re.compile(r"\s*(?:,\s*)?(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|Floor)\s*#?\s*\w{1,5}\b", re.I)
-_WA_BREAK = re.compile(r"[ \t]*(?:,[ \t]*)?(?:\n[ \t]*)+|[ \t]*,[ \t]*")
-_WA_PART = re.compile(r"[^\n,]*")
+_WA_UNIT = re.compile(r"[ \t]*(?:,[ \t]*)?(?:\n[ \t]*(?:[?*•·>–-]+[ \t]+)?)*(?:,[ \t]*)?(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|Floor)\s*#?\s*\w{1,5}\b", re.I)
+# a line break (bullets such as "???" allowed), a comma, or an ASR full stop before a
+# lower-case word ("… apartment six. riverside.")
+_WA_BREAK = re.compile(r"(?:[ \t]*(?:,[ \t]*)?(?:\n[ \t]*(?:[?*•·>–-]+[ \t]+)?)+(?:,[ \t]*)?|[ \t]*,[ \t]*"
+                       r"|[ \t]*\.[ \t]+(?=[a-zà-ÿ]))(?:(?:uh|um|er|erm|ah)[ \t]*,[ \t]*)?")
+# up to a line break, a comma or a full stop that ends a sentence ("St. Louis" stays whole)
+_WA_PART = re.compile(r"(?:[^\n,.]|\.(?![ \t]|$)|(?<=\bSt)\.|(?<=\bMt)\.|(?<=\bFt)\.)*")
 # a block part: a few words (city, region, country) and at most a postcode
 _WA_PART_OK = re.compile(r"^[\s,]*(?:[^\W\d_][\w'’.-]*(?:[\s,]+[^\W\d_][\w'’.-]*){0,4})?[\s,]*(?:\d{1,6})?[\s,.]*$")
 _WA_PART_STOP = re.compile(r"@|\d{6,}|\d{3}[-. ]\d{3}|\b(?:office|fax|mobile|tel|phone|and|for|this|card|with|is|was)\b",
                            re.I)
+# capitalised place words (town, country) and a postcode closing an address on its line:
+# "… Apt. 584 HEILIGENBRUNN France"
+_WA_TAIL = re.compile(rf"[ \t]+((?:{_WA_CAP}[ \t]+){{0,2}}{_WA_CAP}(?:[ \t]+\d{{3,6}})?)(?=[ \t]*(?:$|\n|[.;!?](?:\s|$)))")
+_WORD_RE = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+def _place_part(part: str) -> bool:
+    """A line or comma part that can continue an address block: a few words that are
+    not everyday words (town, region, country, "nan" placeholders), a postcode, or both."""
+    if _POSTCODE.fullmatch(part.strip(" \t.")):
+        return True
+    if not part.strip() or _WA_PART_STOP.search(part) or not _WA_PART_OK.match(part):
+        return False
+    words = _WORD_RE.findall(part)
+    return not words or any(w.lower() not in _COMMON for w in words)
+
+
+def extend_address_block(text: str, end: int) -> int:
+    """The end of the address block that continues after ``end``: units ("Apt. 018"),
+    then the lines or comma parts that follow (unit, town, region, country, postcode,
+    bullet prefixes such as "???" allowed), then capitalised place words ending the line."""
+    while True:
+        unit = _WA_UNIT.match(text, end)
+        if unit:
+            end = unit.end()
+            continue
+        brk = _WA_BREAK.match(text, end)
+        if not brk:
+            break
+        part = _WA_PART.match(text, brk.end()).group(0)
+        stop = _WA_PART_STOP.search(part)
+        if stop and stop.start() > 0 and text[brk.end() + stop.start() - 1].isspace():
+            part = part[:stop.start()]  # "Serbia 23823 for this card": the place before the stop word
+        if not _place_part(part):
+            break
+        end = brk.end() + len(part.rstrip().rstrip("."))
+        if stop:
+            break
+    tail = _WA_TAIL.match(text, end)
+    if tail and all(w.lower() not in _COMMON for w in _WORD_RE.findall(tail.group(1))):
+        end = tail.end(1)
+    return end
+
+
+def extend_address_spans(text: str, spans: Sequence[PiiSpan]) -> list[PiiSpan]:
+    """Every ADDRESS span stretched over the address block that follows it (see
+    :func:`extend_address_block`), whichever detector found the street."""
+    out = []
+    for sp in spans:
+        if sp.entity_type == "ADDRESS":
+            end = extend_address_block(text, sp.end)
+            if end > sp.end:
+                sp = PiiSpan(sp.start, end, sp.entity_type, sp.score)
+        out.append(sp)
+    return out
+
+
+# "the corner of Kapelaniestraat 88 and Whittaker Street", "corner of Main and Fifth"
+_CORNER = re.compile(rf"\b(?:the\s+)?corner\s+of\s+(?:{_WA_CAP}|{_WA_NUM})(?:\s+(?:{_WA_CAP}|{_WA_NUM})){{0,3}}"
+                     rf"\s+(?:and|&)\s+(?:{_WA_CAP}|{_WA_NUM})(?:\s+(?:{_WA_CAP}|{_WA_NUM})){{0,3}}")
 
 
 def detect_written_addresses(text: str) -> list[PiiSpan]:
     """Written street addresses in international formats — "Nassaustraat 123",
-    "48 Rue Descartes", "98 árpád fejedelem útja 45.", "Školní 939" before a line break —
-    and the address block that follows on the next lines or after commas (unit, city,
-    region, country, postcode). For free text in event payloads and notes; call speech is
-    covered by :func:`detect_addresses`."""
-    out = []
-    for m in _WA_STREET.finditer(text):
-        start, end = m.start(), m.end()
-        while True:
-            unit = _WA_UNIT.match(text, end)
-            if unit:
-                end = unit.end()
-                continue
-            brk = _WA_BREAK.match(text, end)
-            if not brk:
-                break
-            part = _WA_PART.match(text, brk.end()).group(0)
-            if not part.strip() or _WA_PART_STOP.search(part) or not _WA_PART_OK.match(part):
-                break
-            end = brk.end() + len(part.rstrip())
-        out.append(PiiSpan(start, end, "ADDRESS", 0.7))
+    "48 Rue Descartes", "98 árpád fejedelem útja 45.", "Školní 939" before a line break,
+    street corners ("the corner of Main and Fifth") — and the address block that follows
+    on the next lines or after commas (unit, city, region, country, postcode). For free
+    text in event payloads and notes; call speech is covered by :func:`detect_addresses`."""
+    out = [PiiSpan(m.start(), extend_address_block(text, m.end()), "ADDRESS", 0.7)
+           for m in _WA_STREET.finditer(text)]
+    out.extend(PiiSpan(m.start(), m.end(), "ADDRESS", 0.7) for m in _CORNER.finditer(text))
     return out
 
 
@@ -280,4 +345,135 @@ def _context_addresses(text: str, p: _Parse) -> list[PiiSpan]:
             if last > j or toks[j].kind == "num":
                 out.append(PiiSpan(toks[j].start, toks[last].end, "ADDRESS", 0.6))
             break
+    return out
+
+
+# ------------------------------------------------------------ towns after a cue
+_PLACE_CUES: list[tuple[str, ...]] = [
+    ("live", "in"), ("lives", "in"), ("lived", "in"), ("living", "in"), ("grew", "up", "in"),
+    ("born", "in"), ("raised", "in"), ("moved", "to"), ("moving", "to"), ("relocated", "to"),
+    ("resident", "of"), ("based", "in"), ("town", "of"), ("city", "of"), ("village", "of"),
+    ("i'm", "from"), ("i", "am", "from"), ("we're", "from"), ("we", "live", "in"),
+] + [(verb, adverb, "in") for verb in ("live", "lives", "lived", "living", "we're", "i'm")
+     for adverb in ("over", "out", "up", "down", "right")]
+_PLACE_CUES_BY_FIRST: dict[str, list[tuple[str, ...]]] = {}
+for _cue in sorted(_PLACE_CUES, key=len, reverse=True):
+    _PLACE_CUES_BY_FIRST.setdefault(_cue[0], []).append(_cue)
+#: words after a cue that are not places ("moved to savings", "born in march", "live in fear")
+_NOT_A_PLACE = (set(MONTHS) | set(NUMBER_WORDS) | {
+    "savings", "checking", "credit", "debit", "account", "accounts", "another", "different", "fear", "hope",
+    "debt", "peace", "person", "branch", "store", "office", "line", "queue", "touch", "trouble", "order",
+    "voicemail", "overdraft", "collections", "hospital", "school", "college", "work", "bed", "town", "city",
+    "apartment", "house", "flat", "hotel", "area", "country", "state", "village", "suburbs", "countryside",
+    "between", "advance", "case", "last", "next", "year", "years", "week", "weeks", "month", "months", "ago",
+    "recently", "originally", "yesterday", "tomorrow", "when", "since", "about", "around", "back", "here", "there", "person", "general", "private", "public", "english", "spanish", "french"})
+_PLACE_LINK = {"nad", "de", "del", "la", "le", "sur", "upon", "on", "am", "an", "der", "di", "da", "of", "-"}
+
+_PLACE_CAP = r"(?:(?:St|Ste|Mt|Ft)\.[ \t]*)?[^\W\d_a-zà-ÿ][\w'’-]*"  # a capitalised word, no full stop inside
+_PLACE_WRITTEN = re.compile(
+    rf"{_PLACE_CAP}(?:[ \t]+(?:(?:{'|'.join(sorted(_PLACE_LINK - {'-'}))})[ \t]+)?{_PLACE_CAP}){{0,3}}"
+    rf"(?:[ \t]+\d{{1,2}}\b)?(?:,[ \t]*{_PLACE_CAP}(?:[ \t]+{_PLACE_CAP})?"
+    r"(?=[ \t]*(?:$|[\n.,;!?]|and\b|but\b)))?")
+
+
+def detect_place_cues(text: str) -> list[PiiSpan]:
+    """Towns and cities after a residence cue ("I live in Springfield", "grew up in Ústí
+    nad Labem 2", "in the town of …", spoken "i'm from springfield"): up to four place
+    words — capitalised in written text, any non-everyday words in lower-case speech —
+    and a district number."""
+    toks = _parse(text).tokens
+    n = len(toks)
+    out: list[PiiSpan] = []
+    for i in range(n):
+        for cue in _PLACE_CUES_BY_FIRST.get(toks[i].lower, ()):
+            if not _match_at(toks, i, cue):
+                continue
+            j = i + len(cue)
+            if j < n and toks[j].lower == "the" and j + 1 < n and toks[j + 1].text[:1].isupper():
+                j += 1
+            if j < n and toks[j].text[:1].isupper():  # written: capitalised words, any script
+                m = _PLACE_WRITTEN.match(text, toks[j].start)
+                if m and not all(w.lower() in _COMMON or w.lower() in _NOT_A_PLACE
+                                 for w in _WORD_RE.findall(m.group(0))):
+                    out.append(PiiSpan(m.start(), m.end(), "LOCATION", 0.6))
+                break
+            words: list[int] = []
+            k = j
+            cased = False
+            while k < n and len(words) < 4:
+                t = toks[k]
+                if t.kind == "word" and t.lower not in _COMMON and t.lower not in _NOT_A_PLACE and (
+                        t.text[:1].isupper() or not cased) and len(t.text) > 1:
+                    words.append(k)
+                elif words and cased and t.lower in _PLACE_LINK and k + 1 < n and toks[k + 1].text[:1].isupper():
+                    pass
+                elif words and t.kind == "num" and len(t.text) <= 2:
+                    words.append(k)
+                    break
+                else:
+                    break
+                k += 1
+            if words:
+                out.append(PiiSpan(toks[words[0]].start, toks[words[-1]].end, "LOCATION", 0.6))
+            break
+    return out
+
+
+# ------------------------------------------------------------ postcodes, named streets
+# UK ("SW1A 1AA", "BN1 1AA") and Canadian ("M5H 2M9") postcodes, written
+_POSTCODE = re.compile(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d)\b")
+_POSTCODE_CUES = (("postal", "code"), ("postcode",), ("post", "code"), ("zip", "code"), ("zip",), ("zipcode",))
+# a street named without a house number after "on"/"at"/"off": "it's on Weston Road"
+# (a person's street: after "it's", "we're", "live", "address"…, not "the branch on Main Street")
+_STREET_CUE = r"(?i:it's|its|it is|i'm|i am|we're|we are|they're|live|lives|lived|living|home|house|address|is)"
+_NAMED_STREET = re.compile(rf"\b{_STREET_CUE}[ \t]+(?:on|at|off)[ \t]+((?:{_WA_CAP}[ \t]+){{1,3}}(?:{_WA_US_SUFFIX}))\b"
+                           rf"|\b{_STREET_CUE}[ \t]+(?:on|at|off)[ \t]+((?:[a-z]{{3,}}[ \t]+){{1,2}}"
+                           r"(?:street|road|avenue|boulevard|lane|drive|terrace|parkway))\b")
+
+
+def detect_postcodes(text: str) -> list[PiiSpan]:
+    """UK and Canadian postcodes — written ("SW1A 1AA", "M5H 2M9") or spoken letter by
+    letter after a postcode cue ("postal code is m five v two t six")."""
+    out = [PiiSpan(m.start(), m.end(), "ZIP", 0.8) for m in _POSTCODE.finditer(text)]
+    toks = _parse(text).tokens
+    n = len(toks)
+    for i in range(n):
+        for cue in _POSTCODE_CUES:
+            if not _match_at(toks, i, cue):
+                continue
+            j = i + len(cue)
+            while j < n and (toks[j].lower in ("is", "it's", "was", ":") or toks[j].text == ","):
+                j += 1
+            k, letters, digits, last = j, 0, 0, None
+            while k < n and k - j < 10:
+                t = toks[k]
+                if t.kind == "word" and len(t.text) == 1 and (t.lower not in ("a", "i") or last is not None):
+                    letters += 1
+                elif t.kind == "num" or t.lower in NUMBER_WORDS and t.lower not in ("hundred", "thousand"):
+                    digits += 1
+                elif t.text in (",", "-", ".") and last is not None:
+                    k += 1
+                    continue
+                else:
+                    break
+                last = k
+                k += 1
+            if last is not None and letters >= 2 and digits >= 2:
+                out.append(PiiSpan(toks[j].start, toks[last].end, "ZIP", 0.8))
+            break
+    return out
+
+
+def detect_named_streets(text: str) -> list[PiiSpan]:
+    """A person's street named without a house number: "on", "at" or "off" after a
+    residence cue ("it's on Weston Road", "we're at maple avenue", "I live off Elm
+    Street"); "the branch on Main Street" is a business, left alone."""
+    out = []
+    for m in _NAMED_STREET.finditer(text):
+        g = 1 if m.group(1) else 2
+        words = _WORD_RE.findall(m.group(g))
+        if any(w.lower() in _COMMON and w.lower() not in _STREET_STRONG and w.lower() not in _STREET_WEAK
+               for w in words[:-1]):
+            continue
+        out.append(PiiSpan(m.start(g), m.end(g), "ADDRESS", 0.6))
     return out

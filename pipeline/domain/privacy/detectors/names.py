@@ -4,6 +4,7 @@ letter ("c h e n"), merged with NER spans.
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from pipeline.domain.privacy.detectors.emails import _EMAIL_STOP
@@ -132,4 +133,54 @@ def _spelled(toks: Sequence[Token]) -> list[PiiSpan]:
             i = max(last + 1, i + 1)
             continue
         i += 1
+    return out
+
+
+# ------------------------------------------------------------ written text, by sentence role
+_CAP_NAME = r"[^\W\d_a-z][^\W\d_]*(?:[-'’][^\W\d_]+)?"  # "Filip", "Pesälä", "O'Neil"
+_SENT_START = r"(?:^|(?<=[.!?]\s)|(?<=\n)|(?<=[.!?]\s\s))[ \t\"'“(]*"
+_NAME_VERBS = ("said|says|shouted|asked|told|tells|wrote|writes|called|calls|replied|explained|lives|"
+               "lived|works|worked|moved|answered|whispered|yelled|added|insisted|complained|"
+               "emailed|texted|phoned|smiled|laughed|nodded|agreed|confirmed")
+#: a capitalised name opening a sentence and doing something ("Filip lives on …")
+_SUBJECT_NAME = re.compile(rf"{_SENT_START}({_CAP_NAME}(?:[ \t]+{_CAP_NAME})?)[ \t]+(?:{_NAME_VERBS})\b")
+#: a name addressed at the start of a sentence ("Marisca, can I please …")
+_VOCATIVE_NAME = re.compile(rf"{_SENT_START}({_CAP_NAME}),[ \t]+(?i:can|could|would|will|please|i|do|did|are|"
+                            r"have|thank|thanks|we|you|may|is|what|where|when|how|why|let|listen)\b")
+
+#: a name credited for a work or an action ("directed by Tiffany Gábor", "starring …")
+_CREDIT_NAME = re.compile(rf"\b(?:(?:directed|written|produced|composed|performed|sung|painted|signed|sent|approved|"
+                          rf"reviewed|handled|authored|created|founded|recorded)[ \t]+by|starring|featuring)[ \t]+"
+                          rf"({_CAP_NAME}(?:[ \t]+{_CAP_NAME}){{0,2}})")
+
+
+def _name_like(words: str) -> bool:
+    parts = re.findall(r"[^\W\d_][\w'’-]*", words)
+    return bool(parts) and all(
+        w[0].isupper() and w.lower() not in _COMMON and w.lower() not in MONTHS and w.lower() not in _ACRONYMS
+        and w.lower() not in NUMBER_WORDS and w.lower() not in _EMAIL_STOP and w.lower() not in _STREET_STRONG
+        and w.lower() not in _NOT_NAME_OPENERS and len(w) >= 2 for w in parts)
+
+
+#: capitalised sentence openers that are not names ("Customer said …", "Everyone said …")
+_NOT_NAME_OPENERS = {"customer", "customers", "caller", "agent", "everyone", "everybody", "nobody", "someone",
+                     "somebody", "anyone", "he", "she", "they", "we", "who", "which", "that", "this", "mom",
+                     "dad", "mum", "manager", "supervisor", "bank", "company", "management", "support",
+                     "doctor", "police", "staff", "team", "system", "monday", "tuesday", "wednesday",
+                     "thursday", "friday", "saturday", "sunday", "today", "yesterday", "sir", "madam",
+                     "hi", "hello", "hey", "dear", "thanks", "okay", "ok", "yes", "no", "well", "so", "and",
+                     "but", "also", "then", "now", "here", "there", "god", "lord", "jesus"}
+
+
+def detect_written_names(text: str, not_person: Sequence[tuple[int, int]] = ()) -> list[PiiSpan]:
+    """Names in written text by their role in the sentence, where NER has no cue: a
+    capitalised subject of a speech or residence verb opening a sentence ("Filip lives
+    on …", "Duqyaha shouted at …") and a name addressed at a sentence start ("Marisca,
+    can I …") and a name credited for a work ("directed by …"). Words NER calls an
+    organisation or a place (``not_person``: "Delta said …") are left to NER."""
+    out = []
+    for rx in (_SUBJECT_NAME, _VOCATIVE_NAME, _CREDIT_NAME):
+        for m in rx.finditer(text):
+            if _name_like(m.group(1)) and not any(a < m.end(1) and m.start(1) < b for a, b in not_person):
+                out.append(PiiSpan(m.start(1), m.end(1), "PERSON", 0.6))
     return out

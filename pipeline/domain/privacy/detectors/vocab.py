@@ -135,6 +135,11 @@ _NAME_TRIGGERS_STRONG: list[tuple[str, ...]] = [
 _NAME_TRIGGERS_WEAK: list[tuple[str, ...]] = [
     ("this", "is"), ("i'm",), ("i", "am"), ("it's",), ("my", "husband"), ("my", "wife"),
     ("my", "son"), ("my", "daughter"), ("my", "partner"), ("my", "mother"), ("my", "father"),
+    ("my", "kid"), ("my", "child"), ("my", "boss"), ("my", "brother"), ("my", "sister"), ("my", "mom"),
+    ("my", "mum"), ("my", "dad"), ("my", "friend"), ("my", "colleague"), ("my", "manager"),
+    ("my", "cousin"), ("my", "nephew"), ("my", "niece"), ("my", "uncle"), ("my", "aunt"),
+    ("my", "neighbor"), ("my", "neighbour"), ("my", "roommate"), ("my", "fiance"), ("my", "fiancee"),
+    ("my", "girlfriend"), ("my", "boyfriend"), ("my", "grandson"), ("my", "granddaughter"),
     ("thanks",), ("thank", "you"), ("thanks", "so", "much"), ("thank", "you", "so", "much"),
     ("hi",), ("hello",), ("hey",), ("bye",), ("goodbye",),
 ]
