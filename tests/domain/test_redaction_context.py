@@ -75,6 +75,11 @@ def test_every_detectors_address_is_extended_in_the_engine(red: Redactor) -> Non
         assert value not in out
 
 
+@pytest.mark.parametrize("text", ["the address is 12 months old", "my address is 3 years out of date"])
+def test_a_quantity_after_an_address_cue_is_not_an_address(text: str) -> None:
+    assert detect_addresses(text) == []
+
+
 def test_street_corners_are_addresses() -> None:
     text = "I now live at the corner of Kapelaniestraat 88 and Whittaker Street"
     assert "the corner of Kapelaniestraat 88 and Whittaker Street" in _found(text, detect_written_addresses(text))

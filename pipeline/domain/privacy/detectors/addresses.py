@@ -319,6 +319,11 @@ def _context_addresses(text: str, p: _Parse) -> list[PiiSpan]:
                 j += 1
             if j >= n or toks[j].kind != "num":
                 continue
+            nxt = j + 1
+            while nxt < n and toks[nxt].kind == "num":
+                nxt += 1
+            if nxt < n and toks[nxt].lower.rstrip("s") in _NOT_A_STREET:
+                break  # "the address is 12 months old": a quantity, not a house number
             k = j
             last = j
             stops = 0
