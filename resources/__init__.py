@@ -17,7 +17,7 @@ from pipeline.settings import Settings
 def build_resources(settings: Settings) -> dict[str, Any]:
     from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
-    from resources.annotation import AnnotationResource
+    from resources.label_studio import LabelStudioResource
     from resources.asr import AsrResource
     from resources.embedder import EmbedderResource
     from resources.landing import LandingZoneResource
@@ -49,6 +49,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         base_model_path=train_cfg.get("base_model_path"), registry_dir=str(settings.home / "registry"),
         epochs=int(train_cfg.get("epochs", 8)), max_steps=train_cfg.get("max_steps"),
         min_examples=int(train_cfg.get("min_examples", 50)), min_new_examples=int(train_cfg.get("min_new_examples", 10)),
+        chat_tokenizer_path=train_cfg.get("chat_tokenizer_path"), max_tokens=int(train_cfg.get("max_tokens", 2048)),
     )
     embedder = EmbedderResource(model_path=settings.section("embeddings").get("model_path"))
 
@@ -64,8 +65,8 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             "ledger": LedgerResource(url=dg.EnvVar("CALLFORGE_LEDGER_URL")),
             "vector_index": VectorIndexResource(backend="weaviate", weaviate_url=dg.EnvVar("CALLFORGE_WEAVIATE_URL"),
                                                 weaviate_api_key=dg.EnvVar("CALLFORGE_WEAVIATE_API_KEY")),
-            "annotation": AnnotationResource(backend="label_studio", url=dg.EnvVar("LABEL_STUDIO_URL"),
-                                             api_key=dg.EnvVar("LABEL_STUDIO_API_KEY")),
+            "annotation": LabelStudioResource(url=dg.EnvVar("LABEL_STUDIO_URL"), api_key=dg.EnvVar("LABEL_STUDIO_API_KEY"),
+                                              annotator_salt=dg.EnvVar("CALLFORGE_ANNOTATOR_SALT")),
             "io_manager": S3PickleIOManager(s3_resource=s3, s3_bucket=bucket, s3_prefix="io"),
             "asr": asr, "redactor": redactor, "trainer": trainer, "embedder": embedder,
         }
@@ -74,6 +75,19 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "object_store": ObjectStoreResource(backend="local", root=str(settings.object_store_root)),
         "ledger": LedgerResource(url=settings.ledger_url),
         "vector_index": VectorIndexResource(backend="lancedb", lancedb_uri=settings.lancedb_uri),
-        "annotation": AnnotationResource(backend="local", tasks_dir=str(settings.home / "annotation_tasks")),
+        "annotation": _embedded_label_studio(settings),
         "asr": asr, "redactor": redactor, "trainer": trainer, "embedder": embedder,
     }
+
+
+def _embedded_label_studio(settings: Settings) -> Any:
+    """A local task folder, or the Label Studio server named by LABEL_STUDIO_URL and
+    LABEL_STUDIO_API_KEY when both are set (``make label-studio`` prints them)."""
+    import os
+
+    from resources.label_studio import LabelStudioResource
+
+    if os.environ.get("LABEL_STUDIO_URL") and os.environ.get("LABEL_STUDIO_API_KEY"):
+        return LabelStudioResource(url=dg.EnvVar("LABEL_STUDIO_URL"), api_key=dg.EnvVar("LABEL_STUDIO_API_KEY"),
+                                   tasks_dir=str(settings.home / "annotation_tasks"))
+    return LabelStudioResource(tasks_dir=str(settings.home / "annotation_tasks"))

@@ -23,6 +23,10 @@ class TrainerResource(dg.ConfigurableResource):
     max_steps: int | None = Field(default=None, description="Stop after this many optimiser steps")
     min_examples: int = Field(default=50, description="Gate: minimum labelled, consented examples")
     min_new_examples: int = Field(default=10, description="Gate: minimum new examples since the champion's dataset")
+    chat_tokenizer_path: str | None = Field(
+        default=None, description="Tokenizer folder of the chat model the SFT set is for (its chat template and "
+                                  "token limit check every row); None = the base encoder's tokenizer, generic template")
+    max_tokens: int = Field(default=2048, description="Longest dataset row allowed, in the chat model's tokens")
 
     def base_model(self) -> str:
         return self.base_model_path or default_base_model_path()
@@ -32,3 +36,9 @@ class TrainerResource(dg.ConfigurableResource):
 
     def registry(self) -> AdapterRegistry:
         return AdapterRegistry(self.registry_dir)
+
+    def tokenizer(self):
+        """The tokenizer dataset rows are checked with (see ``chat_tokenizer_path``)."""
+        from pipeline.domain.learning.training import chat_check_tokenizer
+
+        return chat_check_tokenizer(self.chat_tokenizer_path or self.base_model())

@@ -10,7 +10,9 @@ import dagster as dg
 from pipeline.domain.core.models import stable_hash
 from pipeline.domain.intake.ingest import scan_recordings
 from pipeline.domain.intake.landing import AUDIO_EXTENSIONS
+from pipeline.domain.learning import labelling as lab
 from pipeline.jobs import annotations_job, ingest_job
+from resources.label_studio import LabelStudioResource
 from resources.landing import LandingZoneResource
 
 
@@ -48,13 +50,40 @@ def new_recordings(context: dg.SensorEvaluationContext, landing: LandingZoneReso
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(files, sort_keys=True))
 
 
-@dg.sensor(job=annotations_job, minimum_interval_seconds=60, description="Imports completed annotations as they arrive.")
-def completed_annotations(context: dg.SensorEvaluationContext, landing: LandingZoneResource) -> dg.SensorResult:
+@dg.sensor(job=annotations_job, minimum_interval_seconds=60,
+           description="Pulls completed annotations (Label Studio, landing-zone label files) as they arrive.")
+def completed_annotations(context: dg.SensorEvaluationContext, landing: LandingZoneResource,
+                          annotation: LabelStudioResource) -> dg.SensorResult:
+    """Cursor: ``{"files": signatures of landing label files, "label_studio": newest
+    annotation timestamp pulled}``. A run is requested for new label files or for
+    annotations created or edited after the cursor; the run pulls since the old cursor and
+    stores each annotation version once, so a repeated run adds nothing."""
+    cur = _load_cursor(context.cursor)
+    if "files" not in cur:  # cursor written by an older version: file signatures only
+        cur = {"files": cur, "label_studio": None}
     files = {f.key: f.signature for f in landing.get_landing().list("annotations")}
-    if json.dumps(files, sort_keys=True) == (context.cursor or json.dumps({})):
+    newest = cur.get("label_studio")
+    fresh = 0
+    if annotation.live:
+        cli = annotation.client()
+        for project in lab.PROJECTS:
+            proj = cli.find_project(lab.PROJECT_TITLES[project])
+            if proj is None:
+                continue
+            for _task, ann in cli.completed_since(int(proj["id"]), cur.get("label_studio")):
+                fresh += 1
+                ts = str(ann.get("updated_at") or ann.get("created_at") or "")
+                newest = max(newest or "", ts) or newest
+    if files == cur["files"] and not fresh:
         return dg.SensorResult(skip_reason="no new annotations")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=stable_hash(files))],
-                           cursor=json.dumps(files, sort_keys=True))
+    since = cur.get("label_studio")
+    run_config = {"ops": {"bronze__annotations": {"config": {"since": since}}}}
+    key = stable_hash({"files": files, "label_studio": newest})
+    context.log.info(f"{fresh} new/edited annotation(s) in Label Studio, "
+                     f"{len(set(files.items()) - set(cur['files'].items()))} new/changed label file(s)")
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=key, run_config=run_config,
+                                                       tags={"callforge/trigger": "completed_annotations"})],
+                           cursor=json.dumps({"files": files, "label_studio": newest}, sort_keys=True))
 
 
 @dg.run_failure_sensor(description="Logs failed runs with their job and partition (no payloads).")

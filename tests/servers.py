@@ -201,3 +201,50 @@ def _moto_ready(endpoint: str) -> bool:
             pass
         time.sleep(0.2)
     return False
+
+
+# --------------------------------------------------------------------------- Label Studio
+
+
+@contextlib.contextmanager
+def label_studio_server() -> Iterator[tuple[str, str]]:
+    """Start Label Studio (its own venv, see ``pipeline/label_studio_server.py``) on
+    127.0.0.1 with a preset API token; yield ``(url, token)``. First start ≈ 30 s."""
+    from pipeline.label_studio_server import label_studio_bin, launch_spec
+
+    if not label_studio_bin().exists():
+        server_unavailable(f"Label Studio not installed at {label_studio_bin()} (make install builds it)")
+    base = Path(tempfile.mkdtemp(prefix="callforge-ls-"))
+    port = free_port()
+    spec = launch_spec(base / "data", port=port, files_root=base / "files")
+    log = base / "label_studio.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(spec.cmd, stdout=fh, stderr=subprocess.STDOUT, env=spec.env, cwd=base,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        ready = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{spec.url}/health", timeout=2) as r:
+                    ready = r.status == 200
+            except (OSError, urllib.error.URLError):
+                pass
+            if ready:
+                break
+            time.sleep(0.5)
+        if not ready:
+            server_unavailable(f"Label Studio did not start on {spec.url}: {_tail(log, 1500)!r}")
+        yield spec.url, spec.token
+    finally:
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        shutil.rmtree(base, ignore_errors=True)

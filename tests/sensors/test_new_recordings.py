@@ -3,9 +3,11 @@
 import json
 import os
 import time
+from pathlib import Path
 
 import dagster as dg
 
+from resources.label_studio import LabelStudioResource
 from resources.landing import LandingZoneResource
 from sensors.recordings import completed_annotations, new_recordings
 
@@ -21,7 +23,9 @@ def _drop(root, call_id, started_at, sidecar_extra=None, audio=b"RIFF....WAVE"):
 
 
 def _ctx(root, cursor=None):
-    return dg.build_sensor_context(cursor=cursor, resources={"landing": LandingZoneResource(root=str(root))})
+    return dg.build_sensor_context(cursor=cursor, resources={
+        "landing": LandingZoneResource(root=str(root)),
+        "annotation": LabelStudioResource(tasks_dir=str(Path(root) / "tasks"))})
 
 
 def _eval(root, cursor=None):
@@ -86,4 +90,8 @@ def test_completed_annotations_sensor(tmp_path):
         res = completed_annotations(ctx)
     assert len(res.run_requests) == 1
     with _ctx(tmp_path, res.cursor) as ctx:
+        assert not completed_annotations(ctx).run_requests
+    # a cursor written by the previous version (file signatures only) is still understood
+    old = json.dumps(json.loads(res.cursor)["files"])
+    with _ctx(tmp_path, old) as ctx:
         assert not completed_annotations(ctx).run_requests

@@ -58,12 +58,18 @@ class CallKeys:
     def analytics(self) -> str:
         return f"gold/conversation_analytics/{self.date}/calls/{self.call_id}.json"
 
+    @property
+    def annotations_prefix(self) -> str:
+        """Human annotations of this call, one object per annotation version."""
+        return f"bronze/annotations/{self.date}/{self.call_id}/"
+
     def layer_keys(self) -> dict[str, list[str]]:
         """Keys (or prefixes ending in '/') of this call, grouped by retention layer
         (the names of retention.LAYERS)."""
         return {
             "audio": [self.bronze_prefix, self.redacted_audio],
-            "transcript": [self.imported_transcript, self.transcript, self.redacted_transcript, self.analytics],
+            "transcript": [self.imported_transcript, self.transcript, self.redacted_transcript, self.analytics,
+                           self.annotations_prefix],
             "events": [self.events, self.redacted_events],
         }
 

@@ -265,6 +265,11 @@ class S3ObjectStore:
         """``s3://bucket/prefix/key``."""
         return f"s3://{self.bucket}/{self._k(key)}"
 
+    def presigned_url(self, key: str, expires_s: int = 7 * 24 * 3600) -> str:
+        """A time-limited GET URL for a browser (e.g. the labelling tool loading redacted audio)."""
+        return self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self._k(key)},
+                                                  ExpiresIn=int(expires_s))
+
     @staticmethod
     def _missing(e: Exception) -> bool:
         code = str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))

@@ -13,7 +13,7 @@ from pipeline.domain.core.ledger import Ledger
 from pipeline.domain.core.models import Transcript, sha256_bytes
 from pipeline.domain.core.storage import ObjectStore
 from pipeline.domain.flows.common import ready_calls
-from pipeline.domain.flows.learning import latest_labels
+from pipeline.domain.flows.labelling import latest_labels
 from pipeline.domain.privacy.residual import residual_pii
 
 EMBEDDINGS_VERSION = "1"

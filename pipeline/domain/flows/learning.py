@@ -1,154 +1,28 @@
-"""The gold learning flows: annotations imported, the annotation queue, labelled datasets
-built and checked, adapters trained and evaluated against base and champion. Called by
-``gold/annotation_queue``, ``gold/training_datasets``, ``gold/lora_adapters`` and
-``gold/eval_reports``.
+"""The gold learning flows: adapters trained on a dataset version and evaluated against
+base and champion. Called by ``gold/lora_adapters`` and ``gold/eval_reports``; datasets
+are built in :mod:`pipeline.domain.flows.datasets`, the labelling loop lives in
+:mod:`pipeline.domain.flows.labelling`.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from pipeline.domain.core.keys import (
     adapter_prefix,
-    dataset_prefix,
     eval_report_key,
 )
-from pipeline.domain.core.ledger import Ledger
-from pipeline.domain.core.models import stable_hash
 from pipeline.domain.core.storage import ObjectStore
-from pipeline.domain.flows.common import _transcript, ready_calls
-from pipeline.domain.privacy.residual import residual_pii
 
-DATASET_VERSION = "1"
 TRAINING_VERSION = "1"
 EVAL_VERSION = "1"
 
 
-# ---------------------------------------------------------------- annotations
-def import_annotations(lz: Any, ledger: Ledger, actor: str) -> tuple[int, int, int]:
-    """Import label lines {"call_id", "intent", "outcome", "annotator"?} from the landing
-    zone's annotations/ folder; returns (added, total known, invalid lines)."""
-    known = {(a["call_id"], a["task_id"]) for a in ledger.annotations()}
-    added = invalid = 0
-    for f in lz.list("annotations"):
-        for i, line in enumerate(lz.read_bytes(f.key).decode().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-                call_id = str(d["call_id"])
-                labels = {k: d[k] for k in ("intent", "outcome") if d.get(k)}
-                if not labels:
-                    raise KeyError("intent/outcome")
-            except (ValueError, KeyError, TypeError):
-                invalid += 1
-                continue
-            task_id = f"{f.name}:{stable_hash(d)}"
-            if (call_id, task_id) in known:
-                continue
-            ledger.add_annotation(call_id, task_id, labels, d.get("annotator", "import"))
-            known.add((call_id, task_id))
-            added += 1
-    return added, len(known), invalid
-
-
-def latest_labels(ledger: Ledger) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for a in sorted(ledger.annotations(), key=lambda a: str(a.get("ts") or "")):
-        out.setdefault(a["call_id"], {}).update(a["labels"])
-    return out
-
-
-def annotation_tasks(store: ObjectStore, ledger: Ledger, batch_size: int) -> list[dict]:
-    """Unlabelled ready calls, most uncertain ASR first (active learning)."""
-    labelled = set(latest_labels(ledger))
-    scored = []
-    for rc in ready_calls(store, ledger):
-        if rc.call_id in labelled:
-            continue
-        t = _transcript(store, rc.keys.redacted_transcript)
-        probs = [w.probability for s in t.segments for w in s.words if w.probability is not None]
-        uncertainty = 1.0 - (sum(probs) / len(probs)) if probs else 1.0
-        scored.append((uncertainty, rc, t))
-    scored.sort(key=lambda x: (-x[0], x[1].call_id))
-    return [{"call_id": rc.call_id, "tenant": rc.tenant, "uncertainty": round(u, 4),
-             "text": "\n".join(f"{s.speaker}: {s.text}" for s in t.segments)} for u, rc, t in scored[:batch_size]]
-
-
 # ---------------------------------------------------------------- datasets
-@dataclass
-class DatasetBuild:
-    version: str
-    rows: int
-    split_sizes: dict[str, int]
-    skipped: list
-    label_counts: dict[str, int]
-    call_ids: list[str]
-    manifest: dict
-
-
-def build_dataset(store: ObjectStore, ledger: Ledger) -> DatasetBuild:
-    from pipeline.domain.learning.datasets import (
-        LabelledCall,
-        build_examples,
-        dataset_version,
-        split_by_call,
-    )
-
-    labels = latest_labels(ledger)
-    calls = []
-    for rc in ready_calls(store, ledger):
-        lab = labels.get(rc.call_id) or {}
-        calls.append(LabelledCall(call_id=rc.call_id, tenant=rc.tenant, training_consent=rc.consent_training,
-                                  transcript=_transcript(store, rc.keys.redacted_transcript),
-                                  intent=lab.get("intent"), outcome=lab.get("outcome")))
-    examples, skipped = build_examples(calls)
-    examples = [e for e in examples if e.get("intent")]
-    version = dataset_version(examples)
-    splits = split_by_call(examples)
-    prefix = dataset_prefix(version)
-    for name, rows in splits.items():
-        store.put_bytes(f"{prefix}{name}.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
-    with tempfile.TemporaryDirectory() as tmp:
-        from pipeline.domain.learning.datasets import to_dataset_dict
-
-        to_dataset_dict(splits).save_to_disk(str(Path(tmp) / "hf"))
-        for p in sorted((Path(tmp) / "hf").rglob("*")):
-            if p.is_file():
-                store.put_file(f"{prefix}hf/{p.relative_to(Path(tmp) / 'hf').as_posix()}", p)
-    manifest = {"version": version, "prefix": prefix, "splits": {k: f"{prefix}{k}.jsonl" for k in splits},
-                "rows": len(examples), "calls": sorted({e["call_id"] for e in examples})}
-    store.put_json(f"{prefix}manifest.json", manifest)
-    return DatasetBuild(version, len(examples), {k: len(v) for k, v in splits.items()},
-                        [list(s) for s in skipped], dict(Counter(e["intent"] for e in examples)),
-                        manifest["calls"], manifest)
-
-
-def dataset_residual_pii(store: ObjectStore, version: str) -> int:
-    n = 0
-    for key in store.list(dataset_prefix(version)):
-        if key.endswith(".jsonl"):
-            for line in store.get_bytes(key).decode().splitlines():
-                row = json.loads(line)
-                n += sum(len(residual_pii(m["content"])) for m in row.get("messages", []))
-                n += len(residual_pii(row.get("text", "")))
-    return n
-
-
-def consent_violations(ledger: Ledger, call_ids: list[str]) -> list[str]:
-    bad = []
-    for cid in call_ids:
-        c = ledger.get_call(cid)
-        if c is None or c["state"] != "active" or not c.get("consent_training"):
-            bad.append(cid)
-    return bad
-
-
 def read_split(store: ObjectStore, manifest: dict, split: str) -> list[dict]:
     key = manifest["splits"].get(split)
     if not key or not store.exists(key):

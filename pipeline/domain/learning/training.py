@@ -180,6 +180,21 @@ def _load_tokenizer(base_model_path: str) -> Any:
     return AutoTokenizer.from_pretrained(base_model_path)
 
 
+#: a plain role-tagged template for tokenizers that have none (encoder tokenizers)
+GENERIC_CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+                         "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+
+
+def chat_check_tokenizer(path: str) -> Any:
+    """The tokenizer at ``path`` for dataset format checks; a generic role-tagged chat
+    template is set when it has none (encoder tokenizers), so structure and length are
+    still checked before a chat model is configured."""
+    tok = _load_tokenizer(path)
+    if not getattr(tok, "chat_template", None):
+        tok.chat_template = GENERIC_CHAT_TEMPLATE
+    return tok
+
+
 def _mean_pool(hidden: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
     m = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
