@@ -17,6 +17,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="callforge: call recordings -> compliant training data and gated adapters.")
 quarantine_app = typer.Typer(no_args_is_help=True, help="Inspect and release quarantined calls.")
 app.add_typer(quarantine_app, name="quarantine")
+datasets_app = typer.Typer(no_args_is_help=True, help="Build, inspect and export the curated training datasets.")
+app.add_typer(datasets_app, name="datasets")
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -307,3 +309,86 @@ def label_studio(port: int = typer.Option(8080, help="Port on 127.0.0.1"),
     except KeyboardInterrupt:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def _dataset_store():
+    from pipeline.domain.core.ledger import Ledger
+    from pipeline.domain.core.storage import LocalObjectStore
+    from pipeline.settings import get_settings
+
+    s = get_settings()
+    return LocalObjectStore(s.object_store_root), Ledger(s.ledger_url), s
+
+
+def _manifest(store, version: Optional[str]) -> dict:
+    from pipeline.domain.core.keys import dataset_prefix
+
+    if version is None:
+        found = sorted((store.get_json(k) for k in store.list("gold/training_datasets/") if k.endswith("/manifest.json")),
+                       key=lambda m: m.get("created_at", ""))
+        if not found:
+            _fail("no dataset built yet: run `callforge datasets build` (or materialise gold/training_datasets)")
+        return found[-1]
+    key = dataset_prefix(version) + "manifest.json"
+    if not store.exists(key):
+        _fail(f"no dataset version {version!r}")
+    return store.get_json(key)
+
+
+@datasets_app.command("build")
+def datasets_build(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Build the curated datasets from the redacted calls and labels in state/ (what
+    gold/training_datasets does, without Dagster)."""
+    from pipeline.domain.flows import datasets as datasets_flow
+    from pipeline.domain.learning.training import chat_check_tokenizer, default_base_model_path
+    from pipeline.domain.search.embedding import Embedder
+
+    store, ledger, s = _dataset_store()
+    cfg = s.section("training")
+    try:
+        ds = datasets_flow.build_dataset(store, ledger, embed=Embedder().encode,
+                                         tokenizer=chat_check_tokenizer(cfg.get("chat_tokenizer_path")
+                                                                        or cfg.get("base_model_path")
+                                                                        or default_base_model_path()),
+                                         max_tokens=int(cfg.get("max_tokens", 2048)))
+    except datasets_flow.DatasetFormatError as e:
+        _fail(str(e), code=1)
+    out = {"version": ds.version, "rows": ds.rows, "chat_rows": ds.chat_rows, "splits": ds.split_sizes,
+           "chat_splits": ds.chat_split_sizes, "skipped": len(ds.skipped), "prefix": ds.manifest["prefix"]}
+    typer.echo(json.dumps(out, indent=2) if as_json else
+               f"dataset {ds.version}: {ds.rows} intent rows {ds.split_sizes}, {ds.chat_rows} chat rows "
+               f"{ds.chat_split_sizes}, {len(ds.skipped)} row(s) filtered out -> {ds.manifest['prefix']}")
+
+
+@datasets_app.command("show")
+def datasets_show(version: Optional[str] = typer.Option(None, help="Dataset version (default: the newest)"),
+                  as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON")) -> None:
+    """Print a dataset's card (lineage, counts per split and label, filters, dedupe)."""
+    store, _ledger, _s = _dataset_store()
+    m = _manifest(store, version)
+    typer.echo(json.dumps(m, indent=2) if as_json else store.get_bytes(m["card"]).decode())
+
+
+@datasets_app.command("export")
+def datasets_export(dest: Path = typer.Argument(..., help="Folder to write to"),
+                    fmt: str = typer.Option("jsonl", "--format", help="jsonl | hf"),
+                    kind: str = typer.Option("classification", help="classification | chat"),
+                    version: Optional[str] = typer.Option(None, help="Dataset version (default: the newest)")) -> None:
+    """Copy a dataset out: JSONL per split, or the HF DatasetDict folder (load_from_disk)."""
+    if fmt not in ("jsonl", "hf"):
+        _fail(f"unknown --format {fmt!r}: use jsonl or hf")
+    if kind not in ("classification", "chat"):
+        _fail(f"unknown --kind {kind!r}: use classification or chat")
+    store, _ledger, _s = _dataset_store()
+    m = _manifest(store, version)
+    src = f"{m['prefix']}{kind}/" + ("hf/" if fmt == "hf" else "")
+    n = 0
+    for key in store.list(src):
+        rel = key[len(src):]
+        if fmt == "jsonl" and (not rel.endswith(".jsonl") or "/" in rel):
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(store.get_bytes(key))
+        n += 1
+    typer.echo(f"{n} file(s) of {m['version']} ({kind}, {fmt}) -> {dest}")

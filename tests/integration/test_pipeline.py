@@ -251,6 +251,35 @@ def test_replay_rerun_diffs_against_recorded_outputs(run):
     assert json.loads(res.output)["rerun"]["changed"] == 0
 
 
+def test_datasets_cli_builds_shows_and_exports(run, tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    cli = CliRunner()
+    built = cli.invoke(app, ["datasets", "build", "--json"])
+    assert built.exit_code == 0, built.output
+    info = json.loads(built.output[built.output.index("{"):])
+    assert info["rows"] >= 3 and info["skipped"] >= 1  # the no-training-consent call is filtered, by reason
+    shown = cli.invoke(app, ["datasets", "show"])
+    assert shown.exit_code == 0 and info["version"] in shown.output and "no_training_consent" in shown.output
+    out = cli.invoke(app, ["datasets", "export", str(tmp_path / "jsonl")])
+    assert out.exit_code == 0 and sorted(p.name for p in (tmp_path / "jsonl").iterdir()) == [
+        "test.jsonl", "train.jsonl", "validation.jsonl"]
+    rows = [json.loads(x) for p in (tmp_path / "jsonl").iterdir() for x in p.read_text().splitlines()]
+    assert rows and all({"text", "label", "weight", "call_id", "split"} <= set(r) for r in rows)
+    hf = cli.invoke(app, ["datasets", "export", str(tmp_path / "hf"), "--format", "hf", "--kind", "chat"])
+    assert hf.exit_code == 0
+    import datasets as hf_datasets
+
+    dd = hf_datasets.load_from_disk(str(tmp_path / "hf"))
+    assert set(dd) == {"train", "validation", "test"} and "messages" in dd["train"].column_names
+    bad = cli.invoke(app, ["datasets", "export", str(tmp_path / "x"), "--format", "parquet"])
+    assert bad.exit_code == 2 and "unknown --format" in bad.output
+    missing = cli.invoke(app, ["datasets", "show", "--version", "ds-nope"])
+    assert missing.exit_code == 2 and "no dataset version" in missing.output
+
+
 def test_rerun_is_idempotent(run):
     res = run["defs"].resolve_job_def("ingest_job").execute_in_process(partition_key="2026-11-02",
                                                                         instance=run["instance"])

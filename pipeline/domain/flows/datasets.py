@@ -201,8 +201,9 @@ def build_dataset(store: ObjectStore, ledger: Ledger, embed: Callable[[list[str]
         intent_keys[name] = key
     balance = cur.class_balance([r for r in cls_final if r["task"] == "intent"])
     annotation_versions = dict(Counter(r.get("label_config_version") or "?" for r in stored_records(store, ledger)))
+    created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     card = cur.dataset_card(name="callforge training datasets", rows_by_split={**cls_by},
-                            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                            created_at=created_at,
                             code_version=code_version, annotation_versions={k: str(v) for k, v in annotation_versions.items()},
                             version=version, filter_drops=cls_dropped + chat_dropped,
                             filters={"max_wer": max_wer, "near_dup_threshold": near_dup_threshold,
@@ -214,7 +215,7 @@ def build_dataset(store: ObjectStore, ledger: Ledger, embed: Callable[[list[str]
     intent_rows = [r for r in cls_final if r["task"] == "intent"]
     manifest = {"version": version, "prefix": prefix, "splits": intent_keys,
                 "classification": cls_keys, "chat": chat_keys, "card": f"{prefix}README.md",
-                "rows": len(intent_rows), "chat_rows": len(chat_final), "calls": calls}
+                "rows": len(intent_rows), "chat_rows": len(chat_final), "calls": calls, "created_at": created_at}
     store.put_json(f"{prefix}manifest.json", manifest)
     weights = dict(Counter(f"{r['source']}={r['weight']}" for r in chat_final))
     return DatasetBuild(version=version, rows=len(intent_rows),
