@@ -19,6 +19,8 @@ quarantine_app = typer.Typer(no_args_is_help=True, help="Inspect and release qua
 app.add_typer(quarantine_app, name="quarantine")
 datasets_app = typer.Typer(no_args_is_help=True, help="Build, inspect and export the curated training datasets.")
 app.add_typer(datasets_app, name="datasets")
+adapters_app = typer.Typer(no_args_is_help=True, help="The adapter registry: list, promote, roll back, pin, clean up.")
+app.add_typer(adapters_app, name="adapters")
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -392,3 +394,105 @@ def datasets_export(dest: Path = typer.Argument(..., help="Folder to write to"),
         target.write_bytes(store.get_bytes(key))
         n += 1
     typer.echo(f"{n} file(s) of {m['version']} ({kind}, {fmt}) -> {dest}")
+
+
+def _registry():
+    from pipeline.domain.core.ledger import Ledger
+    from pipeline.domain.learning.registry import AdapterRegistry
+    from pipeline.settings import get_settings
+
+    s = get_settings()
+    return AdapterRegistry(s.home / "registry"), Ledger(s.ledger_url)
+
+
+@adapters_app.command("list")
+def adapters_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Registered versions, newest last, with the champion and pins marked."""
+    reg, _ = _registry()
+    champ, pins = reg.champion(), set(reg.pinned())
+    rows = [{"version": v, "champion": v == champ, "pinned": v in pins, "created_at": reg.manifest(v).get("created_at"),
+             "dataset_version": reg.manifest(v).get("dataset_version"),
+             "metrics": reg.manifest(v).get("metrics", {})} for v in reg.versions()]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        flags = ("*champion " if r["champion"] else "") + ("pinned" if r["pinned"] else "")
+        typer.echo(f"{r['version']}  {r['created_at']}  {r['dataset_version']}  {flags}".rstrip())
+
+
+@adapters_app.command("show")
+def adapters_show(version: str = typer.Argument(...)) -> None:
+    """A version's training metadata (base model, dataset, config, metrics, file hashes)."""
+    reg, _ = _registry()
+    try:
+        typer.echo(json.dumps(reg.manifest(version), indent=2))
+    except (KeyError, ValueError) as e:
+        _fail(str(e).strip("'\""))
+
+
+@adapters_app.command("promote")
+def adapters_promote(version: str = typer.Argument(...), reason: str = typer.Option(..., help="Why (audited)"),
+                     actor: str = typer.Option("cli", help="Who")) -> None:
+    """Make a version the champion by hand (the eval gate does it automatically)."""
+    reg, ledger = _registry()
+    try:
+        entry = reg.promote(version, reason)
+    except (KeyError, ValueError) as e:
+        _fail(str(e).strip("'\""))
+    ledger.audit("adapter_promote", actor, reason=reason, details={"version": version, "previous": entry["previous"]})
+    typer.echo(f"champion: {version} (was {entry['previous'] or '-'})")
+
+
+@adapters_app.command("rollback")
+def adapters_rollback(reason: str = typer.Option(..., help="Why (audited)"),
+                      actor: str = typer.Option("cli", help="Who")) -> None:
+    """Make the champion's predecessor champion again."""
+    reg, ledger = _registry()
+    try:
+        entry = reg.rollback(reason)
+    except (KeyError, ValueError) as e:
+        _fail(str(e).strip("'\""))
+    ledger.audit("adapter_rollback", actor, reason=reason, details={"version": entry["version"],
+                                                                    "from": entry["previous"]})
+    typer.echo(f"rolled back: champion {entry['version']} (was {entry['previous']})")
+
+
+@adapters_app.command("pin")
+def adapters_pin(version: str = typer.Argument(...), unpin: bool = typer.Option(False, "--unpin"),
+                 actor: str = typer.Option("cli", help="Who")) -> None:
+    """Keep a version through cleanup (or release it with --unpin)."""
+    reg, ledger = _registry()
+    try:
+        pins = reg.pin(version, pinned=not unpin)
+    except (KeyError, ValueError) as e:
+        _fail(str(e).strip("'\""))
+    ledger.audit("adapter_pin", actor, details={"version": version, "pinned": not unpin})
+    typer.echo(f"pinned: {', '.join(pins) or '-'}")
+
+
+@adapters_app.command("cleanup")
+def adapters_cleanup(keep: int = typer.Option(5, help="Newest versions to keep"),
+                     actor: str = typer.Option("cli", help="Who")) -> None:
+    """Delete old versions, never the champion, its rollback target or a pinned one."""
+    reg, ledger = _registry()
+    try:
+        deleted = reg.cleanup(keep)
+    except ValueError as e:
+        _fail(str(e))
+    ledger.audit("adapter_cleanup", actor, details={"deleted": deleted, "keep": keep})
+    typer.echo(f"deleted: {', '.join(deleted) or 'nothing'}")
+
+
+@adapters_app.command("export")
+def adapters_export(vllm: bool = typer.Option(False, "--vllm", help="Print vLLM's --lora-modules argument"),
+                    name: str = typer.Option("callforge", help="Adapter name vLLM serves it under")) -> None:
+    """Where a server loads the champion: with --vllm, ``--lora-modules NAME=<registry>/current``
+    (the ``current`` symlink moves atomically on promote and rollback)."""
+    reg, _ = _registry()
+    if not vllm:
+        _fail("choose an export format: --vllm")
+    try:
+        typer.echo(f"--lora-modules {reg.vllm_module(name)}")
+    except ValueError as e:
+        _fail(str(e))

@@ -142,3 +142,67 @@ def test_gate_reports_every_failed_condition() -> None:
 def test_gate_bad_input(args) -> None:
     with pytest.raises(ValueError):
         check_gate(*args)
+
+
+def _registry_with(tmp_path, adapter, n: int) -> tuple[AdapterRegistry, list[str]]:
+    reg = AdapterRegistry(tmp_path / "reg")
+    return reg, [reg.register(adapter, MANIFEST) for _ in range(n)]
+
+
+def test_current_pointer_follows_promotion_and_rollback(tmp_path, adapter) -> None:
+    reg, (v1, v2, v3) = _registry_with(tmp_path, adapter, 3)
+    with pytest.raises(ValueError, match="no champion"):
+        reg.rollback("nothing yet")
+    reg.promote(v1, "first")
+    with pytest.raises(ValueError, match="no predecessor"):
+        reg.rollback("nothing before v1")
+    reg.promote(v3, "better on held-out")
+    assert (reg.root / "current").resolve() == reg.path(v3).resolve()
+    cur = json.loads((reg.root / "current.json").read_text())
+    assert cur["version"] == v3 and cur["path"] == str(reg.path(v3).resolve())
+    back = reg.rollback("A/B: resolution rate fell")
+    assert back["version"] == v1 and back["action"] == "rollback" and reg.champion() == v1
+    assert (reg.root / "current").resolve() == reg.path(v1).resolve()
+    assert [h["action"] for h in reg.history()] == ["promote", "promote", "rollback"]
+    assert reg.vllm_module("intent") == f"intent={(reg.root / 'current').absolute()}"
+
+
+def test_cleanup_keeps_the_newest_the_champion_its_predecessor_and_pins(tmp_path, adapter) -> None:
+    reg, vs = _registry_with(tmp_path, adapter, 9)
+    reg.promote(vs[1], "old champion")
+    reg.promote(vs[2], "champion")   # vs[1] is its rollback target
+    reg.pin(vs[0])
+    deleted = reg.cleanup(keep=5)
+    assert deleted == [vs[3]]
+    assert reg.versions() == [vs[0], vs[1], vs[2], *vs[4:]]
+    reg.pin(vs[0], pinned=False)
+    assert reg.cleanup(keep=5) == [vs[0]]
+    with pytest.raises(ValueError, match="keep must be"):
+        reg.cleanup(keep=0)
+
+
+def test_concurrent_promotions_never_leave_a_torn_pointer(tmp_path, adapter) -> None:
+    reg, vs = _registry_with(tmp_path, adapter, 6)
+    errors: list[BaseException] = []
+
+    def promote_many(version: str) -> None:
+        try:
+            for i in range(15):
+                AdapterRegistry(reg.root).promote(version, f"race {i}")
+        except BaseException as e:  # pragma: no cover - surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=promote_many, args=(v,)) for v in vs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    champ = json.loads((reg.root / "champion.json").read_text())["version"]
+    cur = json.loads((reg.root / "current.json").read_text())["version"]
+    assert champ == cur == (reg.root / "current").resolve().name
+    hist = reg.history()
+    assert len(hist) == 6 * 15
+    # the lock serialises promotions: every entry's "previous" is the entry before it
+    assert all(h["previous"] == prev["version"] for prev, h in zip(hist, hist[1:]))
+    assert not list(reg.root.glob(".current-*"))

@@ -280,6 +280,38 @@ def test_datasets_cli_builds_shows_and_exports(run, tmp_path):
     assert missing.exit_code == 2 and "no dataset version" in missing.output
 
 
+def test_adapters_cli_round_trip_promote_rollback_pin_cleanup_export(run):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.domain.learning.registry import AdapterRegistry
+
+    reg = AdapterRegistry(run["settings"].home / "registry")
+    first = reg.versions()[0]  # trained by training_job in this module's run
+    second = reg.register(reg.path(first), {k: v for k, v in reg.manifest(first).items()
+                                           if k not in ("files", "weights_sha256", "created_at", "version")})
+    cli = CliRunner()
+    listed = json.loads(cli.invoke(app, ["adapters", "list", "--json"]).output)
+    assert [r["version"] for r in listed][-2:] == [first, second]
+    assert json.loads(cli.invoke(app, ["adapters", "show", first]).output)["dataset_version"]
+    assert cli.invoke(app, ["adapters", "promote", first, "--reason", "baseline"]).exit_code == 0
+    assert cli.invoke(app, ["adapters", "promote", second, "--reason", "better"]).exit_code == 0
+    out = cli.invoke(app, ["adapters", "export", "--vllm", "--name", "intent"])
+    assert out.exit_code == 0 and out.output.strip().endswith("/registry/current")
+    assert (reg.root / "current").resolve() == reg.path(second).resolve()
+    rb = cli.invoke(app, ["adapters", "rollback", "--reason", "A/B resolution rate fell"])
+    assert rb.exit_code == 0 and reg.champion() == first
+    assert (reg.root / "current").resolve() == reg.path(first).resolve()
+    assert cli.invoke(app, ["adapters", "pin", second]).exit_code == 0
+    assert cli.invoke(app, ["adapters", "cleanup", "--keep", "1"]).output.strip() == "deleted: nothing"
+    actions = [a["action"] for a in run["ledger"].audit_rows() if a["action"].startswith("adapter_")]
+    assert actions[-5:] == ["adapter_promote", "adapter_promote", "adapter_rollback", "adapter_pin", "adapter_cleanup"]
+    bad = cli.invoke(app, ["adapters", "promote", "v9999", "--reason", "x"])
+    assert bad.exit_code == 2 and "not registered" in bad.output
+    bad = cli.invoke(app, ["adapters", "show", "latest"])
+    assert bad.exit_code == 2 and "not a version name" in bad.output
+
+
 def test_rerun_is_idempotent(run):
     res = run["defs"].resolve_job_def("ingest_job").execute_in_process(partition_key="2026-11-02",
                                                                         instance=run["instance"])

@@ -70,6 +70,10 @@ AUDIT_ACTIONS = frozenset(
         "restore",
         "forget_processed",
         "annotation",
+        "adapter_promote",
+        "adapter_rollback",
+        "adapter_pin",
+        "adapter_cleanup",
     }
 )
 _ACTION_RE = re.compile(r"[a-z][a-z0-9_]{1,49}")

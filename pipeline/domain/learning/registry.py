@@ -4,15 +4,23 @@ Layout under ``root`` (the caller syncs the folder to the object store)::
 
     versions/v0001/            adapter files + manifest.json
     versions/v0002/ ...
-    champion.json              {"version", "reason", "promoted_at"}
-    history.jsonl              one line per promotion (append-only)
+    champion.json              {"version", "previous", "reason", "promoted_at"}
+    current.json               the same, plus the champion's absolute path
+    current -> versions/vNNNN  symlink: what vLLM's ``--lora-modules name=<root>/current`` loads
+    pins.json                  versions cleanup never deletes
+    history.jsonl              one line per promotion or rollback (append-only)
 
 Registration is atomic: files are copied into a staging folder which is renamed to the
-next free version; two concurrent registrations get different versions.
+next free version; two concurrent registrations get different versions. Promotion,
+rollback, pinning and cleanup hold an exclusive lock on ``.lock`` and swap every pointer
+with an atomic rename, so a concurrent promote never leaves a torn pointer and the
+pointers always agree.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -157,18 +165,64 @@ class AdapterRegistry:
         except (json.JSONDecodeError, KeyError) as e:
             raise ValueError(f"{p}: corrupt champion pointer ({e})") from e
 
-    def promote(self, version: str, reason: str) -> None:
-        """Make ``version`` the champion and append the promotion to history.jsonl."""
+    @contextlib.contextmanager
+    def _locked(self):
+        with open(self.root / ".lock", "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def _swap_pointers(self, entry: dict[str, Any]) -> None:
+        """champion.json, current.json and the ``current`` symlink, each by atomic rename."""
+        version_dir = self.path(entry["version"])
+        _atomic_write_text(self.root / "champion.json", json.dumps(entry, indent=2, sort_keys=True) + "\n")
+        _atomic_write_text(self.root / "current.json",
+                           json.dumps({**entry, "path": str(version_dir.resolve())}, indent=2, sort_keys=True) + "\n")
+        tmp = self.root / f".current-{uuid.uuid4().hex}"
+        os.symlink(os.path.relpath(version_dir, self.root), tmp)
+        os.replace(tmp, self.root / "current")
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        with (self.root / "history.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, sort_keys=True) + "\n")
+
+    def promote(self, version: str, reason: str, action: str = "promote") -> dict[str, Any]:
+        """Make ``version`` the champion (pointers swapped atomically) and append the
+        promotion to history.jsonl. Returns the history entry."""
         self.path(version)  # raises if unknown
         if not reason or not reason.strip():
             raise ValueError("a promotion needs a reason")
-        entry = {"version": version, "previous": self.champion(), "reason": reason, "promoted_at": _now()}
-        with (self.root / "history.jsonl").open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, sort_keys=True) + "\n")
-        _atomic_write_text(self.root / "champion.json", json.dumps(entry, indent=2, sort_keys=True) + "\n")
+        with self._locked():
+            entry = {"version": version, "previous": self.champion(), "reason": reason, "promoted_at": _now(),
+                     "action": action}
+            self._record(entry)
+            self._swap_pointers(entry)
+        return entry
+
+    def rollback(self, reason: str) -> dict[str, Any]:
+        """Make the champion's predecessor champion again (the version it replaced);
+        raises when there is nothing to roll back to."""
+        if not reason or not reason.strip():
+            raise ValueError("a rollback needs a reason")
+        with self._locked():
+            current = self.champion()
+            if current is None:
+                raise ValueError("nothing to roll back: no champion yet")
+            previous = next((h.get("previous") for h in reversed(self.history())
+                             if h["version"] == current and h.get("previous")), None)
+            if previous is None:
+                raise ValueError(f"nothing to roll back to: {current} has no predecessor")
+            self.path(previous)
+            entry = {"version": previous, "previous": current, "reason": reason, "promoted_at": _now(),
+                     "action": "rollback"}
+            self._record(entry)
+            self._swap_pointers(entry)
+        return entry
 
     def history(self) -> list[dict[str, Any]]:
-        """All promotions, oldest first."""
+        """All promotions and rollbacks, oldest first."""
         p = self.root / "history.jsonl"
         if not p.is_file():
             return []
@@ -180,6 +234,44 @@ class AdapterRegistry:
                 except json.JSONDecodeError as e:
                     raise ValueError(f"{p}:{lineno}: invalid JSON ({e.msg})") from e
         return out
+
+    # -- pins and cleanup ---------------------------------------------------------
+    def pinned(self) -> list[str]:
+        """Versions cleanup must keep."""
+        p = self.root / "pins.json"
+        return sorted(json.loads(p.read_text())) if p.is_file() else []
+
+    def pin(self, version: str, pinned: bool = True) -> list[str]:
+        """Pin (or unpin) a version; returns the pins."""
+        self.path(version)
+        with self._locked():
+            pins = set(self.pinned())
+            (pins.add if pinned else pins.discard)(version)
+            _atomic_write_text(self.root / "pins.json", json.dumps(sorted(pins)) + "\n")
+        return sorted(pins)
+
+    def cleanup(self, keep: int = 5) -> list[str]:
+        """Delete all but the newest ``keep`` versions, never the champion, its
+        predecessor (the rollback target) or a pinned version. Returns what was deleted."""
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
+        with self._locked():
+            champion = self.champion()
+            protected = set(self.pinned()) | {champion}
+            protected |= {h.get("previous") for h in self.history() if h["version"] == champion}
+            versions = self.versions()
+            doomed = [v for v in versions[:-keep] if v not in protected]
+            for v in doomed:
+                trash = self.root / f".deleting-{v}-{uuid.uuid4().hex}"
+                os.rename(self.versions_dir / v, trash)  # atomic: a version is there or gone
+                shutil.rmtree(trash, ignore_errors=True)
+        return doomed
+
+    def vllm_module(self, name: str) -> str:
+        """The ``--lora-modules`` argument for vLLM: ``name=<root>/current``."""
+        if self.champion() is None:
+            raise ValueError("no champion to serve yet: promote a version first")
+        return f"{name}={(self.root / 'current').absolute()}"
 
 
 # -- training gate ----------------------------------------------------------------------

@@ -73,6 +73,7 @@ class TrainConfig:
     warmup_ratio: float = 0.06
     group_by_length: bool = True
     threads: int | None = None  # torch intra-op threads; None leaves the process default
+    label_smoothing: float = 0.0  # cross-entropy label smoothing (0 = plain cross-entropy)
 
     def validate(self) -> None:
         """Raise ValueError on an unusable configuration."""
@@ -95,6 +96,8 @@ class TrainConfig:
             problems.append(f"warmup_ratio must be in [0, 1) (got {self.warmup_ratio})")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be >= 1 or None (got {self.threads})")
+        if not 0 <= self.label_smoothing < 1:
+            problems.append(f"label_smoothing must be in [0, 1) (got {self.label_smoothing})")
         if problems:
             raise ValueError("invalid TrainConfig: " + "; ".join(problems))
 
@@ -378,7 +381,7 @@ def train_lora_classifier(
             return max(0.0, (total - step) / max(1, total - warmup))
 
         sched = torch.optim.lr_scheduler.LambdaLR(optim, lr_lambda)
-        loss_fn = torch.nn.CrossEntropyLoss()
+        loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         rng = random.Random(config.seed)
         step = 0
         epoch_losses: list[float] = []
@@ -517,10 +520,12 @@ def base_classifier(
     max_len: int = 64,
     threads: int | None = None,
     seed: int = 0,
+    C: float = 10.0,
 ) -> BaseClassifier:
     """Fit the "base" comparator: the frozen base encoder's sentence embeddings (mean
     pooling + L2 normalisation, as the sentence-transformer) and a multinomial logistic
-    regression (C=10) fitted on the same training texts as the adapter."""
+    regression (inverse regularisation ``C``, default 10) fitted on the same training
+    texts as the adapter."""
     import torch
     from sklearn.linear_model import LogisticRegression
 
@@ -532,6 +537,6 @@ def base_classifier(
     embedder = Classifier(encoder, torch.nn.Identity(), tokenizer, label_names, max_len=max_len, threads=threads)
     x = _embed(embedder, list(texts))
     index = {n: i for i, n in enumerate(label_names)}
-    model = LogisticRegression(C=10.0, max_iter=2000, random_state=seed)
+    model = LogisticRegression(C=C, max_iter=2000, random_state=seed)
     model.fit(x, [index[lab] for lab in labels])
     return BaseClassifier(embedder, model, label_names)
