@@ -247,14 +247,20 @@ def eval_reports(context: dg.AssetExecutionContext, adapter: dict, dataset: dict
     label); the candidate is promoted to champion only if it beats the champion and keeps
     general ability."""
     store = object_store.get_store()
-    rep = learning_flow.evaluate_adapter(store, adapter, dataset, trainer)
+    promo = get_settings().section("training").get("promotion") or {}
+    rep = learning_flow.evaluate_adapter(store, adapter, dataset, trainer, alpha=promo.get("alpha", 0.05),
+                                         min_gain=float(promo.get("min_gain", 0.0)),
+                                         min_general_retention=promo.get("min_general_retention", 0.9))
     yield dg.Output(
         rep.summary,
         metadata={"adapter_version": adapter["version"], "promoted": rep.promoted,
                   "accuracy": round(rep.candidate["accuracy"], 4), "macro_f1": round(rep.candidate["macro_f1"], 4),
                   "base_accuracy": round(rep.base["accuracy"], 4), "test_rows": rep.candidate["n"],
+                  "mcnemar_p": rep.summary["significance"]["p_value"], "ece": rep.summary["calibration"]["ece"],
                   "decision": "; ".join(rep.reasons) or "promoted",
                   "report": dg.MetadataValue.md(rep.markdown),
+                  "confusion_matrix": dg.MetadataValue.md(f"![confusion](data:image/png;base64,{rep.plots['confusion_png']})"),
+                  "reliability": dg.MetadataValue.md(f"![reliability](data:image/png;base64,{rep.plots['reliability_png']})"),
                   "uri": dg.MetadataValue.url(store.uri(eval_report_key(adapter["version"])))},
     )
     yield dg.AssetCheckResult(check_name="candidate_beats_base",

@@ -110,3 +110,51 @@ def test_report_markdown_table() -> None:
     assert "| accuracy | 1.0000 | — | 0.6667 |" in md
     assert "| a | 1.0000 | — | 0.6667 | 1 |" in md
     assert "**Decision:** promote" in md
+
+
+def test_mcnemar_exact_p_values():
+    from pipeline.domain.learning.evaluation import mcnemar
+
+    # 10 discordant pairs all won by A: p = 2 * 0.5**10
+    a = [True] * 10 + [True] * 5
+    b = [False] * 10 + [True] * 5
+    r = mcnemar(a, b)
+    assert (r["only_a"], r["only_b"]) == (10, 0) and r["p_value"] == pytest.approx(2 * 0.5 ** 10, rel=1e-3)
+    assert mcnemar([True, False], [True, False])["p_value"] == 1.0  # no discordant pairs
+    with pytest.raises(ValueError):
+        mcnemar([True], [])
+
+
+def test_calibration_ece_and_bins():
+    from pipeline.domain.learning.evaluation import calibration, reliability_png
+
+    perfect = calibration([0.95] * 20, [True] * 19 + [False])
+    assert perfect["ece"] == pytest.approx(0.0, abs=1e-9)
+    over = calibration([0.9] * 10, [True] * 5 + [False] * 5)
+    assert over["ece"] == pytest.approx(0.4) and over["bins"][0]["n"] == 10
+    assert len(reliability_png(over)) > 100
+    with pytest.raises(ValueError):
+        calibration([], [])
+
+
+def _m(f1, n=40):
+    return {"accuracy": f1, "macro_f1": f1, "per_label": {}, "n": n}
+
+
+def test_promotion_needs_a_significant_gain_and_retained_general_ability():
+    from pipeline.domain.learning.evaluation import compare_for_promotion
+
+    general_ok = {"candidate": _m(0.80), "reference": _m(0.85)}
+    sig = {"only_a": 12, "only_b": 1, "p_value": 0.003}
+    assert compare_for_promotion(_m(0.9), _m(0.8), _m(0.7), general_ok, significance=sig, alpha=0.05,
+                                 min_gain=0.0, max_general_drop=1.0, min_general_retention=0.9).promote
+    weak = {"only_a": 3, "only_b": 1, "p_value": 0.625}
+    d = compare_for_promotion(_m(0.9), _m(0.8), _m(0.7), general_ok, significance=weak, alpha=0.05,
+                              max_general_drop=1.0, min_general_retention=0.9)
+    assert not d.promote and any("not significant" in r for r in d.reasons)
+    forgot = {"candidate": _m(0.60), "reference": _m(0.85)}
+    d = compare_for_promotion(_m(0.9), _m(0.8), _m(0.7), forgot, significance=sig, alpha=0.05,
+                              max_general_drop=1.0, min_general_retention=0.9)
+    assert not d.promote and any("retains 70.6%" in r for r in d.reasons)
+    d = compare_for_promotion(_m(0.9), _m(0.8), _m(0.7), general_ok, alpha=0.05, max_general_drop=1.0)
+    assert not d.promote and "significance test missing" in d.reasons

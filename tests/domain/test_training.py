@@ -80,7 +80,7 @@ def test_domain_modules_import_without_heavy_libraries() -> None:
     code = (
         "import sys\n"
         "import pipeline.domain.learning.training, pipeline.domain.learning.datasets, pipeline.domain.learning.evaluation, "
-        "pipeline.domain.learning.registry\n"
+        "pipeline.domain.learning.registry, pipeline.domain.learning.ensemble\n"
         "heavy = [m for m in ('torch', 'transformers', 'peft', 'sklearn', 'datasets', 'dagster') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
@@ -180,7 +180,8 @@ def test_train_rejects_bad_data(tmp_path, base_path, texts, labels, exc, match) 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch_size"), ({"warmup_ratio": 1.5}, "warmup_ratio"),
-     ({"lora_dropout": 1.0}, "lora_dropout"), ({"max_steps": 0}, "max_steps")],
+     ({"lora_dropout": 1.0}, "lora_dropout"), ({"max_steps": 0}, "max_steps"),
+     ({"label_smoothing": 1.0}, "label_smoothing"), ({"label_smoothing": -0.1}, "label_smoothing")],
 )
 def test_bad_config_is_rejected(tmp_path, base_path, kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
@@ -209,3 +210,76 @@ def test_load_rejects_incomplete_or_inconsistent_adapter(tmp_path, trained, base
     (broken / "labels.json").write_text("{oops")
     with pytest.raises(ValueError, match="invalid JSON"):
         load_classifier(base_path, broken)
+
+
+# --- label smoothing and the adapter + frozen-embedding logistic-regression ensemble ---
+
+
+def test_label_smoothing_defaults_off_and_trains(tmp_path, data, base_path) -> None:
+    assert TrainConfig().label_smoothing == 0.0
+    train, _ = data
+    texts, labels = [r["text"] for r in train[::4]], [r["category"] for r in train[::4]]
+    cfg = TrainConfig(max_steps=2, batch_size=8, max_len=32, seed=7, threads=THREADS, label_smoothing=0.1)
+    res = train_lora_classifier(base_path, texts, labels, cfg, tmp_path / "ls")
+    assert res.steps == 2 and np.isfinite(res.train_loss)
+    assert json.loads((res.adapter_dir / "train_config.json").read_text())["config"]["label_smoothing"] == 0.1
+
+
+def test_select_mixture_and_mix_pure_numpy() -> None:
+    from pipeline.domain.learning.ensemble import mix, select_mixture
+
+    y = np.array([0, 1, 2, 0])
+    # the adapter gets items 0-2 right, the logistic regression items 1-3 right
+    adapter = np.array([[0.9, 0.05, 0.05], [0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [0.2, 0.7, 0.1]])
+    logreg = np.array([[0.2, 0.5, 0.3], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.9, 0.05, 0.05]])
+    C, w, acc = select_mixture(adapter, {1.0: logreg, 10.0: np.full((4, 3), 1 / 3)}, y)
+    assert acc == 1.0 and C == 1.0 and 0 < w < 1
+    assert np.allclose(mix([adapter, adapter], logreg, 1.0), adapter)
+    assert np.allclose(mix([adapter], logreg, 0.25), 0.25 * adapter + 0.75 * logreg)
+
+
+@pytest.mark.slow  # uses the trained fixture
+def test_ensemble_fits_on_val_saves_and_reloads(tmp_path, trained, data, base_path) -> None:
+    from pipeline.domain.learning.ensemble import ENSEMBLE_FILE, LOGREG_WEIGHTS, fit_ensemble, load_ensemble
+
+    result, _ = trained
+    train, test = data
+    tr_t, tr_l = [r["text"] for r in train], [r["category"] for r in train]
+    val, held = test[::2], test[1::2]
+    ens, info = fit_ensemble(base_path, [result.classifier], [result.adapter_dir], tr_t, tr_l,
+                             [r["text"] for r in val], [r["category"] for r in val], Cs=(1.0, 10.0), threads=THREADS)
+    assert info["C"] in (1.0, 10.0) and 0.0 <= info["weight"] <= 1.0
+    # weight 0 and 1 are on the grid: the mixture is never worse on val than either component
+    assert info["val_accuracy"] >= max(info["val_accuracy_adapter_mean"], *info["val_accuracy_logreg"].values())
+    texts = [r["text"] for r in held]
+    proba = ens.predict_proba(texts)
+    assert proba.shape == (len(texts), len(result.label_names)) and np.allclose(proba.sum(1), 1.0, atol=1e-5)
+    assert np.mean([p == r["category"] for p, r in zip(ens.predict(texts), held)]) >= 0.7
+    # saved next to the adapter: reload gives the same probabilities
+    ens.save(result.adapter_dir)
+    assert (result.adapter_dir / ENSEMBLE_FILE).is_file() and (result.adapter_dir / LOGREG_WEIGHTS).is_file()
+    assert json.loads((result.adapter_dir / ENSEMBLE_FILE).read_text())["adapters"] == ["."]
+    again = load_ensemble(base_path, result.adapter_dir, threads=THREADS)
+    assert again.weight == ens.weight and again.C == ens.C and again.label_names == ens.label_names
+    assert np.allclose(again.predict_proba(texts), proba, atol=1e-6)
+    assert again.predict([]) == []
+    (result.adapter_dir / ENSEMBLE_FILE).unlink()
+    (result.adapter_dir / LOGREG_WEIGHTS).unlink()
+
+
+def test_ensemble_rejects_inconsistent_parts() -> None:
+    from pipeline.domain.learning.ensemble import EnsembleClassifier
+
+    with pytest.raises(ValueError, match="weight must be in"):
+        EnsembleClassifier([], None, None, None, 1.5, ["a", "b"])
+    with pytest.raises(ValueError, match="needs an embedder"):
+        EnsembleClassifier([], None, None, None, 0.5, ["a", "b"])
+    with pytest.raises(ValueError, match="at least one adapter"):
+        EnsembleClassifier([], None, None, None, 1.0, ["a", "b"])
+
+
+def test_load_ensemble_missing_file(tmp_path, base_path) -> None:
+    from pipeline.domain.learning.ensemble import load_ensemble
+
+    with pytest.raises(FileNotFoundError, match="ensemble.json"):
+        load_ensemble(base_path, tmp_path)

@@ -203,6 +203,10 @@ def test_adapter_trained_registered_and_evaluated(run):
     md = _mat_metadata(run["results"]["training"], ["gold", "eval_reports"])
     assert 0.0 <= md["accuracy"] <= 1.0
     assert md["test_rows"] >= 1
+    # a handful of test rows can never show a significant gain: no promotion, and it says why
+    assert 0.0 <= md["mcnemar_p"] <= 1.0 and 0.0 <= md["ece"] <= 1.0
+    assert md["promoted"] is False and "not significant" in md["decision"]
+    assert "McNemar" in md["report"] and "data:image/png;base64," in md["confusion_matrix"]
     lora = _mat_metadata(run["results"]["training"], ["gold", "lora_adapters"])
     assert lora["steps"] > 0
 

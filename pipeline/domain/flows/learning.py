@@ -74,15 +74,27 @@ class EvalReport:
     reasons: list[str]
     markdown: str
     summary: dict
+    plots: dict = field(default_factory=dict)
 
 
-def evaluate_adapter(store: ObjectStore, adapter: dict, dataset: dict, trainer: Any) -> EvalReport:
+def evaluate_adapter(store: ObjectStore, adapter: dict, dataset: dict, trainer: Any,
+                     alpha: float | None = 0.05, min_gain: float = 0.0,
+                     min_general_retention: float | None = 0.9) -> EvalReport:
+    """Candidate vs champion (or base before any champion) vs base on the held-out split:
+    metrics per label, an exact McNemar test on paired correctness, calibration (ECE and
+    a reliability plot), a confusion-matrix plot, general-ability retention; promote only
+    if every rule holds (a significant gain at ``alpha`` and >= ``min_general_retention``
+    of the reference's general ability)."""
     from pipeline.domain.learning.evaluation import (
+        calibration,
         compare_for_promotion,
+        confusion_png,
         evaluate_predictions,
+        mcnemar,
+        reliability_png,
         report_markdown,
     )
-    from pipeline.domain.learning.training import base_classifier, load_classifier
+    from pipeline.domain.learning.training import _embed, base_classifier, load_classifier
 
     test = read_split(store, dataset, "test")
     train = read_split(store, dataset, "train") + read_split(store, dataset, "validation")
@@ -91,26 +103,40 @@ def evaluate_adapter(store: ObjectStore, adapter: dict, dataset: dict, trainer: 
     reg = trainer.registry()
     base_model = trainer.base_model()
     candidate_clf = load_classifier(base_model, reg.path(adapter["version"]))
-    cand = evaluate_predictions(y, candidate_clf.predict(texts), labels)
+    probs = candidate_clf.predict_proba(texts)
+    cand_pred = [candidate_clf.label_names[i] for i in probs.argmax(axis=1)] if len(texts) else []
+    cand = evaluate_predictions(y, cand_pred, labels)
     base_clf = base_classifier(base_model, [r["text"] for r in train], [r["intent"] for r in train])
-    base = evaluate_predictions(y, base_clf.predict(texts), labels)
+    base_pred = base_clf.predict(texts)
+    base = evaluate_predictions(y, base_pred, labels)
     champ_version = reg.champion()
-    champion = None
+    champion, champ_pred = None, None
     if champ_version and champ_version != adapter["version"]:
-        champion = evaluate_predictions(y, load_classifier(base_model, reg.path(champ_version)).predict(texts), labels)
-    from pipeline.domain.learning.training import _embed
-
-    base_embed = getattr(base_clf, "embed")
-    general = {"candidate": general_ability(lambda t: _embed(candidate_clf, t)), "reference": general_ability(base_embed)}
-    decision = compare_for_promotion(cand, champion, base, general)
+        champ_pred = load_classifier(base_model, reg.path(champ_version)).predict(texts)
+        champion = evaluate_predictions(y, champ_pred, labels)
+    other = champ_pred if champ_pred is not None else base_pred
+    significance = mcnemar([p == t for p, t in zip(cand_pred, y)], [p == t for p, t in zip(other, y)])
+    significance["versus"] = "champion" if champ_pred is not None else "base"
+    correct = [p == t for p, t in zip(cand_pred, y)]
+    cal = calibration([float(p) for p in probs.max(axis=1)], correct)
+    general = {"candidate": general_ability(lambda t: _embed(candidate_clf, t)),
+               "reference": general_ability(getattr(base_clf, "embed"))}
+    decision = compare_for_promotion(cand, champion, base, general, min_gain=min_gain, significance=significance,
+                                     alpha=alpha, min_general_retention=min_general_retention)
     if decision.promote:
         reg.promote(adapter["version"], reason="; ".join(decision.reasons) or "beats champion on held-out split")
     md = report_markdown(cand, champion, base, decision=decision, general=general)
+    md += (f"\n**Significance** (candidate vs {significance['versus']}, exact McNemar): "
+           f"{significance['only_a']} items only the candidate gets right, {significance['only_b']} only the "
+           f"{significance['versus']}; p = {significance['p_value']:.4g}\n\n**Calibration:** ECE {cal['ece']:.4f} "
+           f"over {len(y)} held-out items\n")
     summary = {"general": general, "adapter_version": adapter["version"], "dataset_version": dataset["version"],
                "candidate": cand, "champion": champion, "champion_version": champ_version, "base": base,
+               "significance": significance, "calibration": cal,
                "promoted": decision.promote, "reasons": decision.reasons}
     store.put_json(eval_report_key(adapter["version"]), summary)
-    return EvalReport(cand, champion, base, decision.promote, list(decision.reasons), md, summary)
+    plots = {"confusion_png": confusion_png(y, cand_pred, labels), "reliability_png": reliability_png(cal)}
+    return EvalReport(cand, champion, base, decision.promote, list(decision.reasons), md, summary, plots)
 
 
 GENERAL_SET = Path(__file__).resolve().parents[1] / "data" / "general_banking77.csv"

@@ -70,6 +70,93 @@ def evaluate_predictions(
     }
 
 
+def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict[str, Any]:
+    """Exact McNemar test on paired correctness of two classifiers over the same items:
+    ``b`` = items only A gets right, ``c`` = only B; two-sided binomial p-value of the
+    discordant pairs (p = 1.0 when there are none)."""
+    from scipy.stats import binomtest
+
+    if len(correct_a) != len(correct_b):
+        raise ValueError(f"mcnemar: {len(correct_a)} vs {len(correct_b)} paired items")
+    b = sum(1 for x, y in zip(correct_a, correct_b) if x and not y)
+    c = sum(1 for x, y in zip(correct_a, correct_b) if y and not x)
+    p = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5, alternative="two-sided").pvalue)
+    return {"only_a": b, "only_b": c, "p_value": round(p, 6), "n": len(correct_a)}
+
+
+def calibration(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> dict[str, Any]:
+    """Expected calibration error (equal-width bins over the top-class probability) and
+    the reliability table: per bin the count, mean confidence and accuracy."""
+    if len(confidence) != len(correct):
+        raise ValueError(f"calibration: {len(confidence)} confidences vs {len(correct)} outcomes")
+    if not confidence:
+        raise ValueError("calibration of an empty set")
+    if bins < 1:
+        raise ValueError(f"bins must be >= 1, got {bins}")
+    table = []
+    ece = 0.0
+    n = len(confidence)
+    for i in range(bins):
+        lo, hi = i / bins, (i + 1) / bins
+        idx = [k for k, p in enumerate(confidence) if (lo < p <= hi) or (i == 0 and p == 0.0)]
+        if not idx:
+            continue
+        conf = sum(confidence[k] for k in idx) / len(idx)
+        acc = sum(1 for k in idx if correct[k]) / len(idx)
+        ece += len(idx) / n * abs(acc - conf)
+        table.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": len(idx), "confidence": round(conf, 4),
+                      "accuracy": round(acc, 4)})
+    return {"ece": round(ece, 4), "bins": table}
+
+
+def reliability_png(cal: dict[str, Any], title: str = "reliability") -> str:
+    """A reliability diagram (accuracy vs confidence per bin) as base64 PNG."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
+    xs = [b["confidence"] for b in cal["bins"]]
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
+    ax.plot(xs, [b["accuracy"] for b in cal["bins"]], marker="o")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{title} (ECE {cal['ece']:.3f})")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def confusion_png(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> str:
+    """The candidate's confusion matrix as base64 PNG (label names only)."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import confusion_matrix
+
+    m = confusion_matrix(list(y_true), list(y_pred), labels=list(labels))
+    size = max(3.0, 0.35 * len(labels))
+    fig, ax = plt.subplots(figsize=(size, size), dpi=80)
+    ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
 def _score(metrics: dict[str, Any], metric: str, what: str) -> float:
     if metric not in metrics:
         raise ValueError(f"{what} metrics have no {metric!r} (keys: {sorted(metrics)})")
@@ -86,6 +173,9 @@ def compare_for_promotion(
     metric: str = "macro_f1",
     must_beat_base: bool = True,
     require_general: bool = True,
+    significance: dict[str, Any] | None = None,
+    alpha: float | None = None,
+    min_general_retention: float | None = None,
 ) -> PromotionDecision:
     """Decide whether ``candidate`` replaces ``champion``.
 
@@ -93,6 +183,12 @@ def compare_for_promotion(
     the same held-out split (same ``n``). ``general`` is
     ``{"candidate": metrics, "reference": metrics}`` on a fixed general-ability set,
     where ``reference`` is the champion (or base) scored on that same set.
+
+    With ``alpha`` set, the gain must also be significant: ``significance`` is the
+    :func:`mcnemar` result of candidate (A) vs the compared model (B) on the held-out
+    items, and promotion needs more items only the candidate gets right and p < alpha.
+    With ``min_general_retention`` set (e.g. 0.9, seed 000), the candidate must keep at
+    least that share of the reference's general-ability score.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -134,6 +230,18 @@ def compare_for_promotion(
             ok = False
             reasons.append(f"worse than base on held-out {metric}: {cand:.4f} < {base_score:.4f}")
 
+    if alpha is not None:
+        if significance is None:
+            ok = False
+            reasons.append("significance test missing")
+        elif significance["only_a"] > significance["only_b"] and significance["p_value"] < alpha:
+            reasons.append(f"gain is significant: McNemar p={significance['p_value']:.4g} < {alpha} "
+                           f"({significance['only_a']} vs {significance['only_b']} discordant items)")
+        else:
+            ok = False
+            reasons.append(f"gain not significant: McNemar p={significance['p_value']:.4g} (needs < {alpha}), "
+                           f"{significance['only_a']} vs {significance['only_b']} discordant items")
+
     if general is None:
         if require_general:
             ok = False
@@ -153,6 +261,13 @@ def compare_for_promotion(
             )
         else:
             reasons.append(f"keeps general ability: {metric} drop {drop:.4f} <= {max_general_drop}")
+        if min_general_retention is not None and g_r > 0:
+            kept = g_c / g_r
+            if kept + 1e-12 < min_general_retention:
+                ok = False
+                reasons.append(f"retains {kept:.1%} of general ability (needs {min_general_retention:.0%})")
+            else:
+                reasons.append(f"retains {kept:.1%} of general ability (>= {min_general_retention:.0%})")
     return PromotionDecision(ok, reasons)
 
 
