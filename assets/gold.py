@@ -209,17 +209,26 @@ def lora_adapters(context: dg.AssetExecutionContext, config: TrainAdapterConfig,
     """A LoRA adapter (peft) on the MiniLM encoder as an intent classifier, trained only
     when the gate is open (enough labelled consented examples, enough new ones, no
     training in flight, data checks green); registered with a manifest and versioned."""
+    from pipeline.domain.learning.registry import TrainingLock
+
     gate = _training_gate(context, dataset, trainer, force=config.force)
     if not gate.open:
         context.log.info(f"training gate closed: {'; '.join(gate.reasons)}")
         return
     store = object_store.get_store()
+    lock = TrainingLock(trainer.registry_dir, stale_after_s=trainer.lock_stale_after_s)
+    if not lock.acquire(context.run.run_id):
+        context.log.info(f"training gate closed: the training lock is held ({lock.holder()})")
+        return
 
     def progress(step: int, total: int, loss: float) -> None:
         if step == total or step % max(1, total // 10) == 0:
             context.log.info(f"training step {step}/{total} loss={loss:.4f}")
 
-    res = learning_flow.train_adapter(store, dataset, trainer, progress)
+    try:
+        res = learning_flow.train_adapter(store, dataset, trainer, progress)
+    finally:
+        lock.release(context.run.run_id)
     yield dg.Output(
         res.manifest,
         metadata={"adapter_version": res.version, "steps": res.steps, "train_seconds": round(res.seconds, 1),

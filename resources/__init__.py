@@ -48,7 +48,8 @@ def build_resources(settings: Settings) -> dict[str, Any]:
     trainer = TrainerResource(
         base_model_path=train_cfg.get("base_model_path"), registry_dir=str(settings.home / "registry"),
         epochs=int(train_cfg.get("epochs", 8)), max_steps=train_cfg.get("max_steps"),
-        min_examples=int(train_cfg.get("min_examples", 50)), min_new_examples=int(train_cfg.get("min_new_examples", 10)),
+        min_examples=int(train_cfg.get("min_examples", 50)), min_new_examples=int(train_cfg.get("min_new_examples", 50)),
+        lock_stale_after_s=float(train_cfg.get("lock_stale_after_s", 6 * 3600)),
         chat_tokenizer_path=train_cfg.get("chat_tokenizer_path"), max_tokens=int(train_cfg.get("max_tokens", 2048)),
     )
     embedder = EmbedderResource(model_path=settings.section("embeddings").get("model_path"))

@@ -22,11 +22,13 @@ class TrainerResource(dg.ConfigurableResource):
     epochs: int = Field(default=8, description="Training epochs")
     max_steps: int | None = Field(default=None, description="Stop after this many optimiser steps")
     min_examples: int = Field(default=50, description="Gate: minimum labelled, consented examples")
-    min_new_examples: int = Field(default=10, description="Gate: minimum new examples since the champion's dataset")
+    min_new_examples: int = Field(default=50, description="Gate: minimum new labelled examples since the last trained version")
     chat_tokenizer_path: str | None = Field(
         default=None, description="Tokenizer folder of the chat model the SFT set is for (its chat template and "
                                   "token limit check every row); None = the base encoder's tokenizer, generic template")
     max_tokens: int = Field(default=2048, description="Longest dataset row allowed, in the chat model's tokens")
+    lock_stale_after_s: float = Field(default=6 * 3600, description="A training lock older than this (a crashed run) "
+                                                                    "may be broken by the next run")
 
     def base_model(self) -> str:
         return self.base_model_path or default_base_model_path()

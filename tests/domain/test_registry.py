@@ -206,3 +206,42 @@ def test_concurrent_promotions_never_leave_a_torn_pointer(tmp_path, adapter) -> 
     # the lock serialises promotions: every entry's "previous" is the entry before it
     assert all(h["previous"] == prev["version"] for prev, h in zip(hist, hist[1:]))
     assert not list(reg.root.glob(".current-*"))
+
+
+def test_training_lock_is_exclusive_and_breaks_when_stale(tmp_path) -> None:
+    import os
+    import time
+
+    from pipeline.domain.learning.registry import TrainingLock
+
+    a, b = TrainingLock(tmp_path, stale_after_s=60), TrainingLock(tmp_path, stale_after_s=60)
+    assert a.holder() is None
+    assert a.acquire("run-a") and a.acquire("run-a")  # re-entrant for its owner
+    assert not b.acquire("run-b")
+    h = b.holder()
+    assert h["owner"] == "run-a" and not h["stale"]
+    b.release("run-b")  # not the holder: nothing happens
+    assert a.holder()["owner"] == "run-a"
+    old = time.time() - 3600
+    os.utime(a.path, (old, old))  # run-a crashed an hour ago
+    assert b.holder()["stale"] and b.acquire("run-b")
+    assert a.holder()["owner"] == "run-b"
+    b.release("run-b")
+    assert a.holder() is None
+
+
+def test_concurrent_lock_takers_one_wins(tmp_path) -> None:
+    from pipeline.domain.learning.registry import TrainingLock
+
+    wins: list[str] = []
+
+    def take(name: str) -> None:
+        if TrainingLock(tmp_path).acquire(name):
+            wins.append(name)
+
+    threads = [threading.Thread(target=take, args=(f"run-{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1

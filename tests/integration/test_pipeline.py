@@ -316,6 +316,37 @@ def test_adapters_cli_round_trip_promote_rollback_pin_cleanup_export(run):
     assert bad.exit_code == 2 and "not a version name" in bad.output
 
 
+def test_nightly_training_tick_says_why_it_skips(run):
+    from pipeline.domain.learning.registry import TrainingLock
+    from resources.ledger import LedgerResource
+    from resources.object_store import ObjectStoreResource
+    from resources.trainer import TrainerResource
+    from sensors.schedules import training_schedule
+
+    settings = run["settings"]
+    registry_dir = str(settings.home / "registry")
+
+    def tick(**trainer_kw):
+        res = {"object_store": ObjectStoreResource(backend="local", root=str(settings.object_store_root)),
+               "ledger": LedgerResource(url=settings.ledger_url),
+               "trainer": TrainerResource(registry_dir=registry_dir, **trainer_kw)}
+        with dg.instance_for_test() as instance, \
+                dg.build_schedule_context(instance=instance, resources=res,
+                                          scheduled_execution_time=datetime(2026, 12, 2, 3, tzinfo=timezone.utc)) as ctx:
+            return training_schedule(ctx)
+
+    skipped = tick(min_examples=1, min_new_examples=50)
+    assert isinstance(skipped, dg.SkipReason) and "not enough new labelled examples" in skipped.skip_message
+    assert isinstance(tick(min_examples=1, min_new_examples=0), dg.RunRequest)
+    lock = TrainingLock(registry_dir)
+    assert lock.acquire("run-elsewhere")
+    try:
+        held = tick(min_examples=1, min_new_examples=0)
+        assert isinstance(held, dg.SkipReason) and "training lock held by run-elsewhere" in held.skip_message
+    finally:
+        lock.release("run-elsewhere")
+
+
 def test_rerun_is_idempotent(run):
     res = run["defs"].resolve_job_def("ingest_job").execute_in_process(partition_key="2026-11-02",
                                                                         instance=run["instance"])

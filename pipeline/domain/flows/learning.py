@@ -160,3 +160,26 @@ def general_ability(embed: Callable[[list[str]], Any], folds: int = 3) -> dict:
     pred = cross_val_predict(LogisticRegression(C=10.0, max_iter=2000), x, labels,
                              cv=StratifiedKFold(folds, shuffle=True, random_state=0))
     return evaluate_predictions(labels, list(pred), sorted(set(labels)))
+
+
+# ---------------------------------------------------------------- the nightly gate
+def gate_preview(store: ObjectStore, ledger: Any, registry: Any, min_examples: int, min_new: int,
+                 lock_holder: dict | None, in_flight: int) -> Any:
+    """The training gate as the nightly schedule sees it, before any run starts: labelled,
+    consented, ready calls now; how many more than the last trained version saw; the
+    training lock; runs in flight. Returns a ``GateDecision`` whose reasons the schedule
+    tick shows when it skips."""
+    from pipeline.domain.flows.common import ready_calls
+    from pipeline.domain.flows.labelling import latest_labels
+    from pipeline.domain.learning.registry import check_gate
+
+    labels = latest_labels(ledger)
+    labelled = sum(1 for rc in ready_calls(store, ledger) if rc.consent_training and labels.get(rc.call_id, {}).get("intent"))
+    versions = registry.versions()
+    trained = int(registry.manifest(versions[-1]).get("train_rows", 0)) if versions else 0
+    lock_busy = lock_holder is not None and not lock_holder.get("stale")
+    gate = check_gate(n_labelled=labelled, n_since_last=max(0, labelled - trained), min_examples=min_examples,
+                      min_new=min_new, training_in_flight=bool(in_flight) or lock_busy, data_checks_ok=True)
+    if lock_busy:
+        gate.reasons.append(f"training lock held by {lock_holder.get('owner')} for {lock_holder.get('age_s')} s")
+    return gate

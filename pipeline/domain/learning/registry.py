@@ -274,6 +274,53 @@ class AdapterRegistry:
         return f"{name}={(self.root / 'current').absolute()}"
 
 
+# -- training lock ----------------------------------------------------------------------
+class TrainingLock:
+    """One training at a time across processes and hosts sharing the registry folder:
+    a lock file created with O_EXCL holding the owner and the time it was taken. A lock
+    older than ``stale_after_s`` (a crashed run) may be broken by the next taker."""
+
+    def __init__(self, root: Path | str, stale_after_s: float = 6 * 3600) -> None:
+        self.path = Path(root) / "training.lock"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.stale_after_s = stale_after_s
+
+    def holder(self) -> dict[str, Any] | None:
+        """``{"owner", "since", "age_s", "stale"}`` of the current lock, or None."""
+        try:
+            d = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        except json.JSONDecodeError:
+            d = {"owner": "?", "since": None}
+        age = max(0.0, datetime.now(timezone.utc).timestamp() - self.path.stat().st_mtime)
+        return {**d, "age_s": round(age, 1), "stale": age > self.stale_after_s}
+
+    def acquire(self, owner: str) -> bool:
+        """Take the lock for ``owner``; False when someone else holds a fresh one. A stale
+        lock is broken (renamed away first, so two breakers cannot both win)."""
+        h = self.holder()
+        if h is not None and h.get("owner") == owner:
+            return True
+        if h is not None and h["stale"]:
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(self.path, self.path.with_name(f".stale-{uuid.uuid4().hex}.lock"))
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps({"owner": owner, "since": _now()}))
+        return True
+
+    def release(self, owner: str) -> None:
+        """Release the lock if ``owner`` holds it (a lock taken over by another is left)."""
+        h = self.holder()
+        if h is not None and h.get("owner") == owner:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+
 # -- training gate ----------------------------------------------------------------------
 
 
