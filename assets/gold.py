@@ -280,6 +280,34 @@ def eval_reports(context: dg.AssetExecutionContext, adapter: dict, dataset: dict
 
 
 @dg.asset(
+    key=["gold", "ab_tests"],
+    group_name="gold",
+    deps=[eval_reports, redacted_events],
+    kinds={"python", "scipy"},
+    owners=OWNERS,
+    tags=tags("redacted", "gold"),
+    check_specs=[dg.AssetCheckSpec("champion_not_worse", asset=["gold", "ab_tests"],
+                                   description="The champion is not significantly worse than the version it replaced "
+                                               "on resolution, escalation or handle time.")],
+)
+def ab_tests(context: dg.AssetExecutionContext, trainer: TrainerResource, object_store: ObjectStoreResource):
+    """Outcomes per served adapter version (``call.outcome`` events): the champion against
+    the version it replaced — two-proportion tests on resolution and escalation, a
+    bootstrap on handle time, nothing decided before a power calculation's sample size —
+    and a recommendation: promote, continue or rollback (the ab_rollback sensor acts on it)."""
+    cfg = get_settings().section("training").get("ab") or {}
+    rep = learning_flow.ab_report(object_store.get_store(), trainer.registry(), alpha=float(cfg.get("alpha", 0.05)),
+                                  min_effect=float(cfg.get("min_effect", 0.05)))
+    context.log.info(f"A/B: {rep['recommendation']} — {'; '.join(rep['reasons'])}")
+    yield dg.MaterializeResult(metadata={
+        "recommendation": rep["recommendation"], "reasons": "; ".join(rep["reasons"]),
+        "champion": rep["champion"] or "-", "previous": rep["previous"] or "-",
+        "arms": dg.MetadataValue.json(rep["arms"]), "tests": dg.MetadataValue.json(rep["metrics"])})
+    yield dg.AssetCheckResult(check_name="champion_not_worse", passed=rep["recommendation"] != "rollback",
+                              severity=dg.AssetCheckSeverity.WARN, metadata={"recommendation": rep["recommendation"]})
+
+
+@dg.asset(
     key=["gold", "drift_reports"],
     group_name="gold",
     partitions_def=monthly_partitions,
@@ -311,4 +339,4 @@ def drift_reports(context: dg.AssetExecutionContext, object_store: ObjectStoreRe
 
 
 gold_assets = [conversation_analytics, transcript_embeddings, annotations, annotation_queue,
-               training_datasets, lora_adapters, eval_reports, drift_reports]
+               training_datasets, lora_adapters, eval_reports, ab_tests, drift_reports]

@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets import bronze, gold, silver
 from pipeline.jobs import (
+    ab_job,
     annotations_job,
     drift_job,
     erasure_job,
@@ -16,7 +17,7 @@ from pipeline.jobs import (
 )
 from pipeline.settings import get_settings
 from resources import build_resources
-from sensors.recordings import completed_annotations, new_recordings, run_failures
+from sensors.recordings import ab_rollback, completed_annotations, new_recordings, run_failures
 from sensors.schedules import drift_schedule, redaction_quality_schedule, retention_schedule, training_schedule
 
 
@@ -25,8 +26,9 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[*dg.load_assets_from_modules([bronze, silver]), *gold.gold_assets],
         asset_checks=[],
-        jobs=[ingest_job, training_job, annotations_job, drift_job, retention_job, erasure_job, redaction_quality_job],
-        sensors=[new_recordings, completed_annotations, run_failures],
+        jobs=[ingest_job, training_job, annotations_job, ab_job, drift_job, retention_job, erasure_job,
+              redaction_quality_job],
+        sensors=[new_recordings, completed_annotations, ab_rollback, run_failures],
         schedules=[retention_schedule, training_schedule, drift_schedule, redaction_quality_schedule],
         resources=build_resources(get_settings()),
     )

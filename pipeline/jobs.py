@@ -38,6 +38,10 @@ training_job = dg.define_asset_job(
     description="Labels -> dataset -> gated LoRA training -> evaluation and promotion.",
 )
 
+ab_job = dg.define_asset_job(
+    "ab_job", selection=dg.AssetSelection.assets(["gold", "ab_tests"]),
+    description="Compare the served champion with the version it replaced on call outcomes.")
+
 annotations_job = dg.define_asset_job("annotations_job", selection=dg.AssetSelection.assets(["bronze", "annotations"]))
 
 redaction_quality_job = dg.define_asset_job(

@@ -14,6 +14,8 @@ from pipeline.domain.learning import labelling as lab
 from pipeline.jobs import annotations_job, ingest_job
 from resources.label_studio import LabelStudioResource
 from resources.landing import LandingZoneResource
+from resources.ledger import LedgerResource
+from resources.trainer import TrainerResource
 
 
 def _load_cursor(raw: str | None) -> dict[str, str]:
@@ -84,6 +86,32 @@ def completed_annotations(context: dg.SensorEvaluationContext, landing: LandingZ
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=key, run_config=run_config,
                                                        tags={"callforge/trigger": "completed_annotations"})],
                            cursor=json.dumps({"files": files, "label_studio": newest}, sort_keys=True))
+
+
+@dg.sensor(name="ab_rollback", minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Rolls the adapter champion back when gold/ab_tests finds it significantly worse "
+                       "than the version it replaced (audited in the ledger).")
+def ab_rollback(context: dg.SensorEvaluationContext, trainer: TrainerResource,
+                ledger: LedgerResource) -> dg.SkipReason | None:
+    """Cursor: the run and time of the last gold/ab_tests materialization acted on."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(["gold", "ab_tests"]))
+    seen = f"{event.run_id}:{event.timestamp}" if event is not None else None
+    if event is None or seen == context.cursor:
+        return dg.SkipReason("no new A/B report")
+    context.update_cursor(seen)
+    mat = event.asset_materialization
+    md = {k: getattr(v, "value", v) for k, v in (mat.metadata if mat else {}).items()}
+    if md.get("recommendation") != "rollback":
+        return dg.SkipReason(f"A/B recommends {md.get('recommendation', '?')}: nothing to do")
+    reg = trainer.registry()
+    if reg.champion() != md.get("champion"):
+        return dg.SkipReason(f"champion is now {reg.champion()}, not {md.get('champion')}: the report is stale")
+    reason = f"A/B: {md.get('reasons', '')}"[:500]
+    entry = reg.rollback(reason)
+    ledger.get_ledger().audit("adapter_rollback", "ab_rollback_sensor", reason=reason,
+                              details={"version": entry["version"], "from": entry["previous"]})
+    context.log.warning(f"rolled back the champion {entry['previous']} -> {entry['version']}: {reason}")
+    return None
 
 
 @dg.run_failure_sensor(description="Logs failed runs with their job and partition (no payloads).")

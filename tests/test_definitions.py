@@ -22,6 +22,7 @@ EXPECTED_ASSETS = {
     ("gold", "training_datasets"): "gold",
     ("gold", "lora_adapters"): "gold",
     ("gold", "eval_reports"): "gold",
+    ("gold", "ab_tests"): "gold",
     ("gold", "drift_reports"): "gold",
 }
 
@@ -73,7 +74,7 @@ def test_blocking_checks(defs):
 
 def test_sensors_schedules_jobs(defs):
     sensors = {s.name for s in defs.sensors}
-    assert {"new_recordings", "completed_annotations", "run_failures"} <= sensors
+    assert {"new_recordings", "completed_annotations", "ab_rollback", "run_failures"} <= sensors
     schedules = {s.name: defs.resolve_schedule_def(s.name) for s in defs.schedules}
     assert set(schedules) == {"nightly_retention", "nightly_training", "monthly_drift", "weekly_redaction_quality"}
     assert schedules["weekly_redaction_quality"].job_name == "redaction_quality_job"

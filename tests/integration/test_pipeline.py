@@ -347,6 +347,54 @@ def test_nightly_training_tick_says_why_it_skips(run):
         lock.release("run-elsewhere")
 
 
+def test_ab_test_finds_a_worse_champion_and_the_sensor_rolls_it_back(run):
+    import random
+
+    from pipeline.domain.learning.registry import AdapterRegistry
+    from resources.ledger import LedgerResource
+    from resources.trainer import TrainerResource
+    from sensors.recordings import ab_rollback
+
+    store, settings = run["store"], run["settings"]
+    reg = AdapterRegistry(settings.home / "registry")
+    first = reg.versions()[0]
+    keep = {k: v for k, v in reg.manifest(first).items() if k not in ("files", "weights_sha256", "created_at", "version")}
+    old, new = reg.register(reg.path(first), keep), reg.register(reg.path(first), keep)
+    reg.promote(old, "served for a month")
+    reg.promote(new, "beat it offline")
+    rng = random.Random(7)
+    lines = []
+    for version, resolved in ((old, 0.72), (new, 0.60)):  # the new champion resolves fewer calls
+        for i in range(1500):
+            lines.append(json.dumps({"trace_id": f"syn-{version}-{i}", "seq": 1, "ts": "2026-11-20T10:00:00Z",
+                                     "type": "call.outcome", "payload": {
+                                         "adapter_version": version, "resolved": rng.random() < resolved,
+                                         "escalated": rng.random() < 0.1, "handle_time_s": rng.gauss(300, 20)}}))
+    store.put_bytes("silver/redacted_events/2026-11-20/synthetic_outcomes.jsonl", ("\n".join(lines) + "\n").encode())
+    try:
+        with dg.instance_for_test() as instance:
+            result = run["defs"].resolve_job_def("ab_job").execute_in_process(instance=instance)
+            md = _mat_metadata(result, ["gold", "ab_tests"])
+            assert md["recommendation"] == "rollback" and md["champion"] == new and "resolution rate fell" in md["reasons"]
+            checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+            assert checks and not checks[-1].event_specific_data.passed
+            res = {"trainer": TrainerResource(registry_dir=str(settings.home / "registry")),
+                   "ledger": LedgerResource(url=settings.ledger_url)}
+            with dg.build_sensor_context(instance=instance, resources=res) as ctx:
+                assert ab_rollback(ctx) is None
+                cursor = ctx.cursor
+            assert reg.champion() == old
+            audit = [a for a in run["ledger"].audit_rows(action="adapter_rollback") if a["actor"] == "ab_rollback_sensor"]
+            assert audit and audit[-1]["details"]["from"] == new
+            with dg.build_sensor_context(instance=instance, resources=res, cursor=cursor) as ctx:
+                assert "no new A/B report" in ab_rollback(ctx).skip_message  # acted on once only
+            with dg.build_sensor_context(instance=instance, resources=res) as ctx:  # replayed: the report is stale
+                assert "stale" in ab_rollback(ctx).skip_message
+            assert reg.champion() == old
+    finally:
+        store.delete("silver/redacted_events/2026-11-20/synthetic_outcomes.jsonl")
+
+
 def test_rerun_is_idempotent(run):
     res = run["defs"].resolve_job_def("ingest_job").execute_in_process(partition_key="2026-11-02",
                                                                         instance=run["instance"])

@@ -183,3 +183,31 @@ def gate_preview(store: ObjectStore, ledger: Any, registry: Any, min_examples: i
     if lock_busy:
         gate.reasons.append(f"training lock held by {lock_holder.get('owner')} for {lock_holder.get('age_s')} s")
     return gate
+
+
+# ---------------------------------------------------------------- A/B on outcomes
+def ab_report(store: ObjectStore, registry: Any, alpha: float = 0.05, min_effect: float = 0.05) -> dict:
+    """Outcome events (``call.outcome`` in the redacted event logs) per served adapter
+    version; the champion compared with the version it replaced. ``{"recommendation",
+    "reasons", "metrics", "arms"}``."""
+    from pipeline.domain.learning.ab import arms_from_events, compare
+
+    events = []
+    for key in store.list("silver/redacted_events/"):
+        if key.endswith(".jsonl"):
+            events += [json.loads(x) for x in store.get_bytes(key).decode().splitlines() if x.strip()]
+    arms = arms_from_events(events)
+    arm_summary = {v: {"n": a.n, "resolution_rate": round(a.resolution_rate, 4) if a.n else None,
+                       "escalation_rate": round(a.escalation_rate, 4) if a.n else None} for v, a in arms.items()}
+    champion = registry.champion()
+    previous = next((h.get("previous") for h in reversed(registry.history())
+                     if h["version"] == champion and h.get("previous")), None)
+    if champion is None or previous is None:
+        return {"recommendation": "continue", "reasons": ["no champion with a predecessor to compare"],
+                "metrics": {}, "arms": arm_summary, "champion": champion, "previous": previous}
+    from pipeline.domain.learning.ab import Arm
+
+    res = compare(arms.get(previous, Arm(previous)), arms.get(champion, Arm(champion)), alpha=alpha,
+                  min_effect=min_effect)
+    return {"recommendation": res.recommendation, "reasons": res.reasons, "metrics": res.metrics,
+            "arms": arm_summary, "champion": champion, "previous": previous}

@@ -5,7 +5,9 @@ with LoRA adapters on all its linear layers (peft), mean pooling over tokens (ex
 the sentence-transformer pools) and a linear classification head. The recipe
 (measured on the build machine; see ../shared/FIELD-NOTES.md): r=16, alpha=32, lr 5e-4 for LoRA and 2e-3
 for the head, 6% linear warmup then linear decay, batch 32, max_len 64, batches grouped
-by length (cuts padding, ~2.5x faster per step).
+by length (cuts padding, ~2.5x faster per step). Optional: ``label_smoothing`` (off by
+default). Mixing adapters with a frozen-embedding logistic regression lives in
+:mod:`pipeline.domain.learning.ensemble`.
 
 An adapter folder holds::
 
