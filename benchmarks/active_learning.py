@@ -37,7 +37,6 @@ FIRST reaches the target (mean over seeds; per-seed lists alongside);
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
@@ -50,10 +49,12 @@ for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import warnings
 
 import numpy as np
+from common import cached_embeddings, load_banking77
 
 # tiny early seed sets trip sklearn's "more classes than half the samples" heuristic
 warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
@@ -65,10 +66,7 @@ OUT = ROOT / "benchmarks" / "out"
 
 
 def load(path: Path) -> tuple[list[str], list[str]]:
-    """Texts and intents, in file order."""
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    return [r["text"] for r in rows], [r["category"] for r in rows]
+    return load_banking77(path)
 
 
 def split(texts: list[str], cats: list[str], val_share: float) -> tuple[np.ndarray, np.ndarray]:
@@ -87,28 +85,8 @@ def split(texts: list[str], cats: list[str], val_share: float) -> tuple[np.ndarr
 
 
 def embed(texts: list[str], use_cache: bool) -> tuple[np.ndarray, dict]:
-    """Product embeddings for ``texts``, cached by texts hash + model version."""
-    from pipeline.domain.search.embedding import Embedder
-
-    emb = Embedder()
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(t.encode() + b"\0")
-    h.update(emb.model_version.encode())
-    path = OUT / f"al_embeddings_{h.hexdigest()[:16]}.npy"
-    info = {"model_version": emb.model_version, "cache": str(path.relative_to(ROOT))}
-    if use_cache and path.is_file():
-        x = np.load(path)
-        if x.shape[0] == len(texts):
-            return x, {**info, "cache_hit": True, "embed_seconds": 0.0}
-    t0 = time.perf_counter()
-    x = emb.encode(texts)
-    info.update(cache_hit=False, embed_seconds=round(time.perf_counter() - t0, 1))
-    OUT.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, x)
-    tmp.replace(path)
-    return x, info
+    """Product embeddings for ``texts``, cached by model version + texts hash."""
+    return cached_embeddings(texts, "al_embeddings", use_cache)
 
 
 def tune_c(xp, yp, xv, yv, grid: list[float]) -> tuple[float, dict, float]:

@@ -29,8 +29,6 @@ module's four filters on seed 0 and then confirmed on seeds 1 and 2. Nothing els
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
 import json
 import os
 import sys
@@ -42,8 +40,10 @@ for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np
+from common import cached_embeddings, load_banking77
 
 from pipeline.domain.learning.noise import (
     FILTERS,
@@ -60,30 +60,12 @@ TARGET = {"noise_recall": 0.85, "noise_precision": 0.80}
 
 
 def load(path: Path) -> tuple[list[str], list[str]]:
-    rows = list(csv.DictReader(path.open(encoding="utf-8")))
-    return [r["text"] for r in rows], [r["category"] for r in rows]
+    return load_banking77(path)
 
 
 def embed(texts: list[str], use_cache: bool) -> tuple[np.ndarray, dict]:
     """Product embeddings for ``texts``, cached by model version + texts hash."""
-    from pipeline.domain.search.embedding import Embedder
-
-    emb = Embedder()
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(t.encode("utf-8") + b"\0")
-    path = OUT / f"label_noise_emb_{emb.model_version}_{h.hexdigest()[:16]}.npy"
-    info = {"model_version": emb.model_version, "cache": str(path.relative_to(ROOT))}
-    if use_cache and path.is_file():
-        x = np.load(path)
-        if x.shape[0] == len(texts):
-            return x, {**info, "cache_hit": True, "embed_seconds": 0.0}
-    t0 = time.perf_counter()
-    x = emb.encode(texts)
-    info.update(cache_hit=False, embed_seconds=round(time.perf_counter() - t0, 1))
-    OUT.mkdir(parents=True, exist_ok=True)
-    np.save(path, x)
-    return x, info
+    return cached_embeddings(texts, "label_noise_emb", use_cache)
 
 
 def inject_flips(y: np.ndarray, n_classes: int, rate: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

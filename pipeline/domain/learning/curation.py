@@ -41,11 +41,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.domain.learning.datasets import (
+from pipeline.domain.learning.datasets import (  # noqa: F401 - read_jsonl is part of this module's API
     NO_TRAINING_CONSENT,
     SPLITS,
     _unit_hash,
     dataset_version,
+    read_jsonl,
     write_chat_jsonl,
 )
 
@@ -810,21 +811,3 @@ def write_jsonl(rows: Iterable[Row], path: Path | str) -> int:
     which accepts any JSON-serialisable dicts). Returns the number of lines."""
     return write_chat_jsonl(list(rows), path)
 
-
-def read_jsonl(path: Path | str) -> list[Row]:
-    """Read rows written by :func:`write_jsonl` (chat or classification); errors name
-    the file and line."""
-    path = Path(path)
-    out: list[Row] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from e
-            if not isinstance(obj, dict):
-                raise ValueError(f"{path}:{lineno}: not a JSON object")  # noqa: TRY004 - bad file content
-            out.append(obj)
-    return out

@@ -188,8 +188,8 @@ def write_chat_jsonl(examples: list[dict[str, Any]], path: Path | str) -> int:
     return len(examples)
 
 
-def read_chat_jsonl(path: Path | str) -> list[dict[str, Any]]:
-    """Read a file written by :func:`write_chat_jsonl`; errors name the file and line."""
+def read_jsonl(path: Path | str) -> list[dict[str, Any]]:
+    """Read JSON-object lines (blank lines skipped); errors name the file and line."""
     path = Path(path)
     out: list[dict[str, Any]] = []
     with path.open(encoding="utf-8") as fh:
@@ -200,10 +200,19 @@ def read_chat_jsonl(path: Path | str) -> list[dict[str, Any]]:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from e
-            if not isinstance(obj, dict) or "messages" not in obj:
-                raise ValueError(f"{path}:{lineno}: not a chat example (no 'messages')")
+            if not isinstance(obj, dict):
+                raise ValueError(f"{path}:{lineno}: not a JSON object")  # noqa: TRY004 - bad file content
             out.append(obj)
     return out
+
+
+def read_chat_jsonl(path: Path | str) -> list[dict[str, Any]]:
+    """Read a file written by :func:`write_chat_jsonl`; errors name the file and line."""
+    rows = read_jsonl(path)
+    for lineno, obj in enumerate(rows, 1):
+        if "messages" not in obj:
+            raise ValueError(f"{path}: row {lineno}: not a chat example (no 'messages')")
+    return rows
 
 
 def _features() -> "hf_datasets.Features":
