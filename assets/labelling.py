@@ -51,14 +51,10 @@ def annotations(
     records = labelling_flow.records_from_landing(landing.get_landing(), annotation.annotator_salt, res)
     versions: dict[str, str] = {}
     if annotation.live:
-        cli = annotation.client()
-        for project in lab.PROJECTS:
-            proj = cli.find_project(lab.PROJECT_TITLES[project])
-            if proj is None:
-                continue
-            pairs = cli.completed_since(int(proj["id"]), config.since)
-            records += labelling_flow.records_from_label_studio(pairs, annotation.annotator_salt, res)
-            versions[project] = lab.label_config(project).version
+        pulled = labelling_flow.label_studio_completed(annotation.client(), config.since)
+        records += labelling_flow.records_from_label_studio([(t, a) for _p, t, a in pulled],
+                                                            annotation.annotator_salt, res)
+        versions = {p: lab.label_config(p).version for p, _t, _a in pulled}
     labelling_flow.store_records(records, store, led, res)
     everything = labelling_flow.stored_records(store, led)
     current = lab.latest_per_annotator(everything)

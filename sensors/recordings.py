@@ -10,7 +10,7 @@ import dagster as dg
 from pipeline.domain.core.models import stable_hash
 from pipeline.domain.intake.ingest import scan_recordings
 from pipeline.domain.intake.landing import AUDIO_EXTENSIONS
-from pipeline.domain.learning import labelling as lab
+from pipeline.domain.flows import labelling as labelling_flow
 from pipeline.jobs import annotations_job, ingest_job
 from resources.label_studio import LabelStudioResource
 from resources.landing import LandingZoneResource
@@ -67,15 +67,10 @@ def completed_annotations(context: dg.SensorEvaluationContext, landing: LandingZ
     newest = cur.get("label_studio")
     fresh = 0
     if annotation.live:
-        cli = annotation.client()
-        for project in lab.PROJECTS:
-            proj = cli.find_project(lab.PROJECT_TITLES[project])
-            if proj is None:
-                continue
-            for _task, ann in cli.completed_since(int(proj["id"]), cur.get("label_studio")):
-                fresh += 1
-                ts = str(ann.get("updated_at") or ann.get("created_at") or "")
-                newest = max(newest or "", ts) or newest
+        for _project, _task, ann in labelling_flow.label_studio_completed(annotation.client(),
+                                                                          cur.get("label_studio")):
+            fresh += 1
+            newest = max(newest or "", str(ann.get("updated_at") or ann.get("created_at") or "")) or newest
     if files == cur["files"] and not fresh:
         return dg.SensorResult(skip_reason="no new annotations")
     since = cur.get("label_studio")

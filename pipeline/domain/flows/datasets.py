@@ -112,15 +112,15 @@ def _call_rows(store: ObjectStore, ledger: Ledger) -> tuple[list[dict], list[dic
 def _segment_rows(store: ObjectStore, ledger: Ledger) -> list[dict]:
     """Seed 003's segment annotations as weighted chat rows (latest per annotator)."""
     out = []
+    ready = {rc.call_id: rc for rc in ready_calls(store, ledger)}
+    transcripts: dict[str, Any] = {}
     for r in lab.latest_per_annotator(stored_records(store, ledger)):
-        if r["project"] != lab.SEGMENT_QA:
+        if r["project"] != lab.SEGMENT_QA or r["call_id"] not in ready:
             continue
         call = ledger.get_call(r["call_id"]) or {}
-        keys = next((rc.keys for rc in ready_calls(store, ledger, call.get("call_date")) if rc.call_id == r["call_id"]),
-                    None)
-        if keys is None:
-            continue
-        t = _transcript(store, keys.redacted_transcript)
+        if r["call_id"] not in transcripts:  # one read per call, not per annotated segment
+            transcripts[r["call_id"]] = _transcript(store, ready[r["call_id"]].keys.redacted_transcript)
+        t = transcripts[r["call_id"]]
         if r["segment"] is None or r["segment"] >= len(t.segments):
             continue
         seg = t.segments[r["segment"]]

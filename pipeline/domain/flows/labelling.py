@@ -84,6 +84,17 @@ def records_from_label_studio(pairs: Iterable[tuple[Mapping[str, Any], Mapping[s
     return out
 
 
+def label_studio_completed(client: Any, since: str | None) -> list[tuple[str, dict, dict]]:
+    """``(project, task, annotation)`` for every annotation of the three callforge
+    projects created or edited after ``since`` (projects not created yet are skipped)."""
+    out = []
+    for project in lab.PROJECTS:
+        proj = client.find_project(lab.PROJECT_TITLES[project])
+        if proj is not None:
+            out += [(project, t, a) for t, a in client.completed_since(int(proj["id"]), since)]
+    return out
+
+
 def records_from_landing(lz: Any, salt: str, result: PullResult) -> list[dict]:
     """Call labels dropped as JSONL in the landing zone's ``annotations/`` folder (lines
     ``{"call_id", "intent"?, "outcome"?, "annotator"?}``) as call-labelling records."""

@@ -198,6 +198,23 @@ def _centres(centres: Any, dim: int) -> np.ndarray:
     return c.reshape(-1, dim)
 
 
+def _pick_setup(embeddings: Any, k: Any, labelled: Any, centres: Any, candidates: Any
+                ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """Shared start of the diversity pickers: the candidate rows (unlabelled, within
+    ``candidates``), ``k`` capped to them, their normalised vectors and each one's
+    squared distance to the nearest fixed centre (labelled rows and ``centres``)."""
+    x = l2_normalise(embeddings)
+    n = len(x)
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 0:
+        raise ValueError(f"k must be a non-negative integer, got {k!r}")
+    lab = _index_mask(labelled, n, "labelled")
+    cand = ~lab if candidates is None else (_index_mask(candidates, n, "candidates") & ~lab)
+    idx = np.flatnonzero(cand)
+    xc = x[idx]
+    fixed = np.concatenate([x[lab], _centres(centres, x.shape[1])]) if lab.any() or centres is not None else x[:0]
+    return idx, int(min(k, len(idx))), xc, _min_sq_dist(xc, fixed)
+
+
 def k_center_greedy(
     embeddings: Any,
     k: int,
@@ -226,12 +243,7 @@ def k_center_greedy(
         int64 indices into ``embeddings`` in pick order. Vectorised: O(n*d) per pick,
         plus one chunked O(n*m*d) pass for the labelled centres.
     """
-    x = l2_normalise(embeddings)
-    n = len(x)
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 0:
-        raise ValueError(f"k must be a non-negative integer, got {k!r}")
-    lab = _index_mask(labelled, n, "labelled")
-    cand = ~lab if candidates is None else (_index_mask(candidates, n, "candidates") & ~lab)
+    n = len(embeddings)
     w = None
     if weights is not None:
         w = np.asarray(weights, dtype=np.float32)
@@ -239,13 +251,9 @@ def k_center_greedy(
             raise ValueError(f"weights has shape {w.shape}, expected ({n},)")
         if not np.isfinite(w).all() or (w < 0).any():
             raise ValueError("weights must be finite and non-negative")
-    idx = np.flatnonzero(cand)
-    k = int(min(k, len(idx)))
+    idx, k, xc, dist = _pick_setup(embeddings, k, labelled, centres, candidates)
     if k == 0:
         return np.zeros(0, dtype=np.int64)
-    xc = x[idx]
-    fixed = np.concatenate([x[lab], _centres(centres, x.shape[1])]) if lab.any() or centres is not None else x[:0]
-    dist = _min_sq_dist(xc, fixed)
     wc = None if w is None else w[idx]
     out = np.empty(k, dtype=np.int64)
     for t in range(k):
@@ -280,19 +288,9 @@ def representatives(
 
     Same arguments as :func:`k_center_greedy`; returns int64 indices, at most ``k``.
     """
-    x = l2_normalise(embeddings)
-    n = len(x)
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 0:
-        raise ValueError(f"k must be a non-negative integer, got {k!r}")
-    lab = _index_mask(labelled, n, "labelled")
-    cand = ~lab if candidates is None else (_index_mask(candidates, n, "candidates") & ~lab)
-    idx = np.flatnonzero(cand)
-    k = int(min(k, len(idx)))
+    idx, k, xc, fixed_d = _pick_setup(embeddings, k, labelled, centres, candidates)
     if k == 0:
         return np.zeros(0, dtype=np.int64)
-    xc = x[idx]
-    fixed = np.concatenate([x[lab], _centres(centres, x.shape[1])]) if lab.any() or centres is not None else x[:0]
-    fixed_d = _min_sq_dist(xc, fixed)
     rng = np.random.default_rng(seed)
     # k-means++ seeding, D^2 relative to fixed centres and earlier seeds
     d = fixed_d.copy()
@@ -332,8 +330,10 @@ def representatives(
         picked.append(j)
     out = idx[np.asarray(picked, dtype=np.int64)]
     if len(out) < k:  # degenerate (duplicates): top up farthest-first
-        more = k_center_greedy(x, k - len(out), labelled=lab | _index_mask(out, n, "picked"),
-                               centres=centres, candidates=cand, seed=seed)
+        n = len(embeddings)
+        more = k_center_greedy(embeddings, k - len(out),
+                               labelled=_index_mask(labelled, n, "labelled") | _index_mask(out, n, "picked"),
+                               centres=centres, candidates=idx, seed=seed)
         out = np.concatenate([out, more])
     return out
 
