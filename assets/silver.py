@@ -12,11 +12,13 @@ from pydantic import Field
 
 from assets.bronze import call_events, imported_transcripts, recordings
 from assets.common import OWNERS, actor, counter_md, report_metadata, tags
+from assets.shards import shard_label, shard_ops
 from pipeline.domain.core.keys import CallKeys, quarantine_report_key
 from pipeline.domain.core.models import stable_hash
 from pipeline.domain.flows import redaction as redaction_flow
 from pipeline.domain.flows import transcription as transcription_flow
-from pipeline.domain.intake.ingest import partition_calls
+from pipeline.domain.flows.common import Shard, merge_reports
+from pipeline.domain.intake.ingest import StageReport, partition_calls
 from pipeline.domain.speech.quality import QualityThresholds
 from pipeline.partitions import daily_partitions
 from pipeline.settings import get_settings
@@ -33,42 +35,64 @@ def _thresholds() -> QualityThresholds:
     return QualityThresholds(**{k: v for k, v in q.items() if k in QualityThresholds.__dataclass_fields__})
 
 
-@dg.asset(
-    key=["silver", "transcripts"],
-    group_name="silver",
-    partitions_def=daily_partitions,
-    deps=[recordings, imported_transcripts],
-    kinds={"python", "whisper"},
-    owners=OWNERS,
-    tags=tags("raw", "silver"),
-    code_version=transcription_flow.TRANSCRIBE_VERSION,
-    check_specs=[dg.AssetCheckSpec("transcription_pass_rate", asset=["silver", "transcripts"],
-                                   description="Share of the day's calls that transcribed and passed the quality gate.")],
-)
-def transcripts(
-    context: dg.AssetExecutionContext, asr: AsrResource, object_store: ObjectStoreResource, ledger: LedgerResource
-) -> dg.MaterializeResult:
-    """Speaker-attributed transcripts with word timestamps (faster-whisper; agent and
-    customer by channel), quality metrics per call; failures and gated calls go to
-    silver/quarantine with machine-readable reasons."""
-    date = context.partition_key
-    fingerprint = stable_hash(asr.config().__dict__ | {"workers": None})
+def _transcribe_shard(shard: Shard) -> dg.OpDefinition:
+    @dg.op(name=f"transcribe_shard_{shard.index}", ins={"upstream": dg.In(dg.Nothing)},
+           description=f"Transcribe {shard_label(shard)} of the day's calls (faster-whisper, quality gate, quarantine).")
+    def transcribe_shard(context: dg.OpExecutionContext, asr: AsrResource, object_store: ObjectStoreResource,
+                         ledger: LedgerResource) -> transcription_flow.TranscriptionPart:
+        fingerprint = stable_hash(asr.config().__dict__ | {"workers": None})
 
-    def progress(done: int, total: int) -> None:
-        context.log.info(f"transcribed {done}/{total} calls")
+        def progress(done: int, total: int) -> None:
+            context.log.info(f"{shard_label(shard)}: transcribed {done}/{total} calls")
 
-    report = transcription_flow.transcribe_partition(
-        object_store.get_store(), ledger.get_ledger(), asr.transcribe_many, fingerprint, date, _thresholds(), progress
-    )
+        return transcription_flow.transcribe_part(object_store.get_store(), ledger.get_ledger(), asr.transcribe_many,
+                                                  fingerprint, context.partition_key, _thresholds(), progress, shard)
+
+    return transcribe_shard
+
+
+TRANSCRIBE_SHARDS = shard_ops(_transcribe_shard)
+
+
+@dg.op(out={"result": dg.Out(dg.Nothing), "check": dg.Out(dg.Nothing)},
+       description="Merge the shards' transcription reports: the asset's metadata and pass-rate check.")
+def merge_transcription(parts: list[transcription_flow.TranscriptionPart]):
+    report = transcription_flow.merge_transcription(parts)
     attempted = len(report.processed) + len({q.call_id for q in report.quarantined})
     rate = len(report.processed) / attempted if attempted else 1.0
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata=report_metadata(report, pass_rate=round(rate, 4)),
         check_results=[dg.AssetCheckResult(
             check_name="transcription_pass_rate", passed=rate >= 0.5,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"pass_rate": rate, "attempted": attempted, "passed": len(report.processed)})],
     )
+
+
+TRANSCRIPTION_CHECK = dg.AssetCheckSpec("transcription_pass_rate", asset=["silver", "transcripts"],
+                                        description="Share of the day's calls that transcribed and passed the quality gate.")
+
+
+@dg.graph_asset(
+    key=["silver", "transcripts"],
+    group_name="silver",
+    partitions_def=daily_partitions,
+    ins={"recordings": dg.AssetIn(recordings.key, dagster_type=dg.Nothing),
+         "imported_transcripts": dg.AssetIn(imported_transcripts.key, dagster_type=dg.Nothing)},
+    kinds={"python", "whisper"},
+    owners=OWNERS,
+    tags=tags("raw", "silver"),
+    code_version=transcription_flow.TRANSCRIBE_VERSION,
+    check_specs=[TRANSCRIPTION_CHECK],
+)
+def transcripts(recordings, imported_transcripts):
+    """Speaker-attributed transcripts with word timestamps (faster-whisper; agent and
+    customer by channel), quality metrics per call; failures and gated calls go to
+    silver/quarantine with machine-readable reasons. The day's calls fan out to one step
+    per shard (settings `execution.shards`)."""
+    parts = [op(upstream=[recordings, imported_transcripts]) for op in TRANSCRIBE_SHARDS]
+    result, check = merge_transcription(parts)
+    return {"result": result, TRANSCRIPTION_CHECK.get_python_identifier(): check}
 
 
 @dg.asset(
@@ -114,30 +138,57 @@ def _residual_result(store, ledger, date: str, key_attr: str, texts, states=("ac
     )
 
 
-@dg.asset(
+def _redact_shard(shard: Shard) -> dg.OpDefinition:
+    @dg.op(name=f"redact_shard_{shard.index}", ins={"upstream": dg.In(dg.Nothing)},
+           description=f"Redact the transcripts of {shard_label(shard)} of the day's calls (Presidio + spoken forms).")
+    def redact_shard(context: dg.OpExecutionContext, redactor: RedactorResource, object_store: ObjectStoreResource,
+                     ledger: LedgerResource) -> StageReport:
+        report = redaction_flow.redact_partition(object_store.get_store(), ledger.get_ledger(), redactor.get_redactor(),
+                                                 context.partition_key, shard)
+        context.log.info(f"{shard_label(shard)}: redacted {len(report.processed)} calls")
+        return report
+
+    return redact_shard
+
+
+REDACT_SHARDS = shard_ops(_redact_shard)
+
+
+@dg.op(out={"result": dg.Out(dg.Nothing), "check": dg.Out(dg.Nothing)},
+       description="Merge the shards' redaction reports; the blocking residual-PII scan of the whole day.")
+def merge_redaction(context: dg.OpExecutionContext, reports: list[StageReport], object_store: ObjectStoreResource,
+                    ledger: LedgerResource):
+    date = context.partition_key
+    yield dg.MaterializeResult(
+        metadata=report_metadata(merge_reports(reports)),
+        check_results=[_residual_result(object_store.get_store(), ledger.get_ledger(), date, "redacted_transcript",
+                                        redaction_flow.transcript_texts)],
+    )
+
+
+REDACTED_TRANSCRIPTS_CHECK = dg.AssetCheckSpec(
+    RESIDUAL_CHECK, asset=["silver", "redacted_transcripts"], blocking=True,
+    description="An independent strict detector finds no PII in the redacted text.")
+
+
+@dg.graph_asset(
     key=["silver", "redacted_transcripts"],
     group_name="silver",
     partitions_def=daily_partitions,
-    deps=[transcripts],
+    ins={"transcripts": dg.AssetIn(transcripts.key, dagster_type=dg.Nothing)},
     kinds={"python", "presidio"},
     owners=OWNERS,
     tags=tags("redacted", "silver"),
     code_version=redaction_flow.REDACT_VERSION,
-    check_specs=[dg.AssetCheckSpec(RESIDUAL_CHECK, asset=["silver", "redacted_transcripts"], blocking=True,
-                                   description="An independent strict detector finds no PII in the redacted text.")],
+    check_specs=[REDACTED_TRANSCRIPTS_CHECK],
 )
-def redacted_transcripts(
-    context: dg.AssetExecutionContext, redactor: RedactorResource, object_store: ObjectStoreResource, ledger: LedgerResource
-) -> dg.MaterializeResult:
+def redacted_transcripts(transcripts):
     """Transcripts with PII replaced by typed placeholders (Presidio + spoken-form
-    recognizers), words included; span offsets and types (never values) go to the ledger."""
-    date = context.partition_key
-    store, led = object_store.get_store(), ledger.get_ledger()
-    report = redaction_flow.redact_partition(store, led, redactor.get_redactor(), date)
-    return dg.MaterializeResult(
-        metadata=report_metadata(report),
-        check_results=[_residual_result(store, led, date, "redacted_transcript", redaction_flow.transcript_texts)],
-    )
+    recognizers), words included; span offsets and types (never values) go to the ledger.
+    The day's calls fan out to one step per shard (settings `execution.shards`)."""
+    reports = [op(upstream=transcripts) for op in REDACT_SHARDS]
+    result, check = merge_redaction(reports)
+    return {"result": result, REDACTED_TRANSCRIPTS_CHECK.get_python_identifier(): check}
 
 
 class RedactedAudioConfig(dg.Config):

@@ -396,13 +396,132 @@ def datasets_export(dest: Path = typer.Argument(..., help="Folder to write to"),
     typer.echo(f"{n} file(s) of {m['version']} ({kind}, {fmt}) -> {dest}")
 
 
+_ADAPTER = {"name": "intent"}
+
+
+@adapters_app.callback()
+def adapters_main(adapter: str = typer.Option("intent", "--adapter", help="Which adapter's registry: intent or chat")) -> None:
+    """Versions live under <home>/registry/<adapter>/ and in the object store under
+    adapters/<adapter>/<version>/ (weights, training_metadata.json), with current.json."""
+    _ADAPTER["name"] = adapter
+
+
 def _registry():
     from pipeline.domain.core.ledger import Ledger
+    from pipeline.domain.core.storage import LocalObjectStore
     from pipeline.domain.learning.registry import AdapterRegistry
     from pipeline.settings import get_settings
 
     s = get_settings()
-    return AdapterRegistry(s.home / "registry"), Ledger(s.ledger_url)
+    try:
+        reg = AdapterRegistry(s.home / "registry" / _ADAPTER["name"], name=_ADAPTER["name"],
+                              mirror=LocalObjectStore(s.object_store_root))
+    except ValueError as e:
+        _fail(str(e))
+    reg.pull()
+    return reg, Ledger(s.ledger_url)
+
+
+@adapters_app.command("train")
+def adapters_train(force: bool = typer.Option(False, "--force", help="Train even if the gate is closed"),
+                   as_json: bool = typer.Option(False, "--json")) -> None:
+    """Run training_job (labels -> dataset -> gated training through the Pipes step ->
+    evaluation -> promotion if the blocking promotion gate passes) on this instance."""
+    import dagster as dg
+
+    from pipeline.definitions import defs as load_defs
+    from pipeline.demo import prepare_instance
+    from pipeline.jobs import training_outcome
+    from pipeline.settings import get_settings
+
+    prepare_instance(get_settings().home)
+    reg, _ = _registry()
+    before = set(reg.versions())
+    cfg = {"ops": {"gold__lora_adapters": {"config": {"force": force}}}}
+    res = load_defs().resolve_job_def("training_job").execute_in_process(
+        instance=dg.DagsterInstance.get(), run_config=cfg, raise_on_error=False, tags={"callforge/training": "true"})
+    outcome = training_outcome(res)
+    new = sorted(set(reg.versions()) - before)
+    out = {"outcome": outcome, "run_id": res.run_id, "new_versions": new, "champion": reg.champion()}
+    typer.echo(json.dumps(out, indent=2) if as_json else
+               f"{outcome}: new {', '.join(new) or '-'}; champion {out['champion'] or '-'} (run {res.run_id})")
+    if outcome == "failed":
+        raise typer.Exit(1)
+
+
+@adapters_app.command("evaluate")
+def adapters_evaluate(version: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Evaluate a registered version against the champion and base on its dataset's
+    held-out split (the same code as gold/eval_reports); prints the promotion decision."""
+    from pipeline.domain.core.keys import dataset_prefix, eval_report_key
+    from pipeline.domain.core.storage import LocalObjectStore
+    from pipeline.domain.flows.learning import TrainerSettings, evaluate_adapter, evaluate_chat_adapter
+    from pipeline.settings import get_settings
+
+    reg, _ = _registry()
+    try:
+        manifest = reg.manifest(version)
+    except (KeyError, ValueError) as e:
+        _fail(str(e).strip("'\""))
+    s = get_settings()
+    store = LocalObjectStore(s.object_store_root)
+    ds_key = dataset_prefix(manifest["dataset_version"]) + "manifest.json"
+    if not store.exists(ds_key):
+        _fail(f"dataset {manifest['dataset_version']} of {version} is not in the object store")
+    promo = s.section("training").get("promotion") or {}
+    cfg = s.section("training")
+    trainer = TrainerSettings(registry_dir=str(s.home / "registry"), base_model_path=cfg.get("base_model_path"))
+    kw = {"alpha": float(promo.get("alpha", 0.05)), "min_gain": float(promo.get("min_gain", 0.0)),
+          "min_general_retention": float(promo.get("min_general_retention", 0.9))}
+    adapter, dataset = {**manifest, "version": version}, store.get_json(ds_key)
+    rep = (evaluate_chat_adapter(store, adapter, dataset, trainer, **kw) if reg.name == "chat"
+           else evaluate_adapter(store, adapter, dataset, trainer, **kw))
+    scores = ({"heldout_loss": rep.candidate["heldout_loss"], "base_heldout_loss": rep.base["heldout_loss"],
+               "general_loss_ratio": rep.summary["general_loss_ratio"]} if reg.name == "chat" else
+              {"accuracy": rep.candidate["accuracy"], "macro_f1": rep.candidate["macro_f1"],
+               "base_accuracy": rep.base["accuracy"]})
+    out = {"version": version, "promotable": rep.promoted, "reasons": rep.reasons, **scores,
+           "versus": rep.summary["significance"]["versus"], "p_value": rep.summary["significance"]["p_value"],
+           "report": store.uri(eval_report_key(version, reg.name))}
+    typer.echo(json.dumps(out, indent=2) if as_json else
+               f"{version}: {'promotable' if rep.promoted else 'not promotable'} — {'; '.join(rep.reasons) or 'all rules hold'}")
+
+
+@adapters_app.command("serve-check")
+def adapters_serve_check(version: str = typer.Argument(None, help="Default: the champion"),
+                         prompt: str = typer.Option("I lost my card, can you block it?", help="What to ask"),
+                         as_json: bool = typer.Option(False, "--json")) -> None:
+    """Load the base model plus an adapter the way a server would (transformers + peft)
+    and answer a prompt: an intent adapter classifies it, a chat adapter replies."""
+    import time
+
+    reg, _ = _registry()
+    version = version or reg.champion()
+    if not version:
+        _fail("no champion yet: name a version (callforge adapters list)")
+    try:
+        manifest, path = reg.manifest(version), reg.path(version)
+    except (KeyError, ValueError) as e:
+        _fail(str(e).strip("'\""))
+    bad = reg.verify(version)
+    if bad:
+        _fail(f"{version} is corrupt: {', '.join(bad)} no longer match the manifest")
+    t0 = time.perf_counter()
+    if reg.name == "chat":
+        from pipeline.domain.learning import chat_sft
+
+        model, tok = chat_sft.load_adapter(chat_sft.ChatModelRef(**manifest["base_model_ref"]), path)
+        answer = chat_sft.generate(model, tok, [{"role": "user", "content": prompt}], max_new_tokens=40)
+        out = {"version": version, "reply": answer}
+    else:
+        from pipeline.domain.learning.training import load_classifier
+
+        clf = load_classifier(manifest["base_model"], path)
+        probs = clf.predict_proba([prompt])[0]
+        best = int(probs.argmax())
+        out = {"version": version, "label": clf.label_names[best], "probability": round(float(probs[best]), 4)}
+    out["seconds"] = round(time.perf_counter() - t0, 2)
+    typer.echo(json.dumps(out, indent=2) if as_json else " ".join(f"{k}={v}" for k, v in out.items()))
 
 
 @adapters_app.command("list")

@@ -7,6 +7,7 @@ calls, then the training job (gated) and the monthly drift job, on a real Dagste
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -74,6 +75,7 @@ def run_demo(samples: Path | None = None, echo=print) -> dict[str, Any]:
     import dagster as dg
 
     from pipeline.definitions import defs as load_defs
+    from pipeline.jobs import training_outcome
     from pipeline.domain.core.ledger import Ledger
     from pipeline.domain.intake.ingest import scan_recordings
     from pipeline.domain.intake.landing import LocalLandingZone
@@ -108,8 +110,11 @@ def run_demo(samples: Path | None = None, echo=print) -> dict[str, Any]:
     echo("training_job (gated) ...")
     res = defs.resolve_job_def("training_job").execute_in_process(instance=instance, raise_on_error=False,
                                                                   tags={"callforge/training": "true"})
-    if not res.success:
+    training = training_outcome(res)
+    echo(f"training_job: {training}")
+    if training == "failed":
         failed.append("training_job")
+    ab = ab_demo(defs, instance, settings, echo)
     for month in sorted({d[:7] + "-01" for d in dates}):
         echo(f"drift_job partition {month} ...")
         res = defs.resolve_job_def("drift_job").execute_in_process(partition_key=month, instance=instance,
@@ -119,10 +124,65 @@ def run_demo(samples: Path | None = None, echo=print) -> dict[str, Any]:
     summary = summarize(settings, ledger, dates)
     summary["wall_seconds"] = round(time.perf_counter() - t0, 1)
     summary["failed_runs"] = failed
+    summary["training"] = training
+    summary["ab"] = ab
     return summary
 
 
+DEMO_OUTCOMES_KEY = "silver/redacted_events/2026-11-30/demo_served_outcomes.jsonl"
+
+
+def synthetic_outcomes(arms: dict[str, tuple[float, float, float]], n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Seeded ``call.outcome`` events as a served model would report them:
+    ``arms`` maps a served version to (resolution rate, escalation rate, mean handle time
+    in s); ``n`` calls per arm. Synthetic, and labelled so (trace ids ``demo-ab-...``)."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for version, (resolved, escalated, handle) in arms.items():
+        for i in range(n):
+            out.append({"trace_id": f"demo-ab-{version}-{i:05d}", "seq": 1, "ts": "2026-11-30T12:00:00Z",
+                        "type": "call.outcome",
+                        "payload": {"adapter_version": version, "resolved": rng.random() < resolved,
+                                    "escalated": rng.random() < escalated,
+                                    "handle_time_s": round(max(30.0, rng.gauss(handle, 60.0)), 1)}})
+    return out
+
+
+def ab_demo(defs: Any, instance: Any, settings: Any, echo=print) -> dict[str, Any] | None:
+    """The model lifecycle after training, on synthetic outcomes: the newest adapter
+    goes live by hand (a first deployment — the demo's five labelled rows can never pass
+    the promotion gate's significance test), two weeks of served calls are simulated
+    (seeded ``call.outcome`` events: the base model vs the adapter), and ab_job compares
+    them. Returns the A/B asset's recommendation, or None when no adapter was trained."""
+    from pipeline.domain.core.ledger import Ledger
+    from pipeline.domain.core.storage import LocalObjectStore
+    from pipeline.domain.learning.registry import AdapterRegistry
+
+    store = LocalObjectStore(settings.object_store_root)
+    reg = AdapterRegistry(settings.home / "registry" / "intent", name="intent", mirror=store)
+    if not reg.versions():
+        return None
+    version = reg.versions()[-1]
+    if reg.champion() is None:
+        reason = "demo: first deployment, promoted by hand (too few labelled rows for the promotion gate)"
+        entry = reg.promote(version, reason=reason)
+        Ledger(settings.ledger_url).audit("adapter_promote", "demo", reason=reason,
+                                          details={"version": version, "previous": entry["previous"], "name": "intent"})
+    events = synthetic_outcomes({"base": (0.70, 0.12, 420.0), reg.champion(): (0.76, 0.10, 400.0)}, n=1500)
+    store.put_bytes(DEMO_OUTCOMES_KEY, "".join(json.dumps(e) + "\n" for e in events).encode())
+    echo(f"ab_job ({len(events)} synthetic served-call outcomes) ...")
+    res = defs.resolve_job_def("ab_job").execute_in_process(instance=instance, raise_on_error=False)
+    mats = [m for m in res.get_asset_materialization_events() if m.asset_key.path == ["gold", "ab_tests"]]
+    if not mats:
+        return {"recommendation": "failed"}
+    md = {k: getattr(v, "value", v) for k, v in mats[-1].materialization.metadata.items()}
+    return {"recommendation": md.get("recommendation"), "champion": md.get("champion"), "previous": md.get("previous")}
+
+
 def summarize(settings: Any, ledger: Any, dates: list[str]) -> dict[str, Any]:
+    from pipeline.domain.core.keys import eval_report_key
     from pipeline.domain.core.storage import LocalObjectStore
     from pipeline.domain.learning.registry import AdapterRegistry
 
@@ -131,12 +191,12 @@ def summarize(settings: Any, ledger: Any, dates: list[str]) -> dict[str, Any]:
     quarantine = ledger.open_quarantine()
     spans = ledger.spans()
     transcripts = [k for k in store.list("silver/transcripts/") if k.endswith(".json")]
-    reg = AdapterRegistry(settings.home / "registry")
+    reg = AdapterRegistry(settings.home / "registry" / "intent", name="intent")
     champion = reg.champion()
     versions = reg.versions()
     eval_report = None
     if versions:
-        key = f"gold/eval_reports/{versions[-1]}.json"
+        key = eval_report_key(versions[-1])
         if store.exists(key):
             eval_report = store.get_json(key)
     datasets = sorted(k for k in store.list("gold/training_datasets/") if k.endswith("manifest.json"))
@@ -162,7 +222,7 @@ def summarize(settings: Any, ledger: Any, dates: list[str]) -> dict[str, Any]:
         "adapter_versions": versions,
         "champion_adapter": champion,
         "eval": ({"accuracy": eval_report["candidate"]["accuracy"], "macro_f1": eval_report["candidate"]["macro_f1"],
-                  "base_accuracy": eval_report["base"]["accuracy"], "promoted": eval_report["promoted"]}
+                  "base_accuracy": eval_report["base"]["accuracy"], "promotable": eval_report["promotable"]}
                  if eval_report else None),
         "outputs": {"objects": str(settings.object_store_root), "ledger": settings.ledger_url,
                     "vector_index": settings.lancedb_uri, "registry": str(settings.home / "registry"),
@@ -214,7 +274,9 @@ def format_summary(s: dict[str, Any]) -> str:
         f"  embeddings written    {s['embeddings_written']} chunks",
         f"  dataset rows          {s['dataset_rows']}",
         f"  adapter versions      {', '.join(s['adapter_versions']) or '-'} (champion: {s['champion_adapter'] or '-'})",
+        f"  training              {s.get('training', '-')}",
         f"  eval                  {s['eval']}",
+        f"  A/B on outcomes       {s.get('ab') or '-'}",
         f"  wall time             {s.get('wall_seconds')} s",
         "  outputs:",
     ]

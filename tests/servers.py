@@ -248,3 +248,295 @@ def label_studio_server() -> Iterator[tuple[str, str]]:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
         shutil.rmtree(base, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- Dagster webserver
+
+
+@contextlib.contextmanager
+def dagster_webserver(env: dict[str, str], workspace: Path, cwd: Path,
+                      timeout: float = 180.0) -> Iterator[str]:
+    """Start ``dagster-webserver`` (no daemon: nothing is launched behind the test's back)
+    on 127.0.0.1 for ``workspace`` with ``env`` (DAGSTER_HOME etc.) and yield its URL once
+    ``/server_info`` answers and every code location is LOADED. Stops the process group.
+    A webserver that cannot start fails the test: it is the project's own server."""
+    import json
+    import signal
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_dir = Path(tempfile.mkdtemp(prefix="callforge-webserver-"))
+    log = log_dir / "webserver.log"
+    exe = Path(sys.executable).parent / "dagster-webserver"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([str(exe), "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)],
+                                cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    query = json.dumps({"query": "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
+                                 "locationOrLoadError { __typename ... on PythonError { message } } } } } }"}).encode()
+    try:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"dagster-webserver exited {proc.returncode}: {_tail(log, 3000)}")
+            try:
+                with urllib.request.urlopen(f"{url}/server_info", timeout=2):
+                    pass
+                req = urllib.request.Request(f"{url}/graphql", data=query,
+                                             headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    entries = json.load(r)["data"]["workspaceOrError"]["locationEntries"]
+                errors = [e for e in entries if (e["locationOrLoadError"] or {}).get("__typename") == "PythonError"]
+                if errors:
+                    pytest.fail(f"code location failed to load in dagster-webserver: {errors}")
+                if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+                    break
+                last = str(entries)
+            except (OSError, urllib.error.URLError, KeyError, ValueError) as e:
+                last = repr(e)
+            if time.monotonic() > deadline:
+                pytest.fail(f"dagster-webserver not ready on {url} after {timeout:.0f}s ({last}): {_tail(log, 3000)}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- headless Chromium
+
+
+def browser_unavailable(reason: str) -> NoReturn:
+    """Skip a browser test locally; fail it when ``CI`` is set (to anything but 0/false)."""
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        pytest.fail(f"headless browser unavailable (CI is set, so not skipping): {reason}. "
+                    "Install Debian's `chromium chromium-driver` (.ci/run does) and `pip install selenium`.")
+    pytest.skip(f"headless browser unavailable: {reason}")
+
+
+def chromium_paths() -> tuple[Path, Path]:
+    """(chromium, chromedriver): $CALLFORGE_CHROMIUM / $CALLFORGE_CHROMEDRIVER, else Debian's
+    /usr/bin/chromium and /usr/bin/chromedriver. Skips (fails on CI) when either or the
+    ``selenium`` package is missing."""
+    browser = Path(os.environ.get("CALLFORGE_CHROMIUM", "/usr/bin/chromium"))
+    driver = Path(os.environ.get("CALLFORGE_CHROMEDRIVER", "/usr/bin/chromedriver"))
+    missing = [str(p) for p in (browser, driver) if not (p.is_file() and os.access(p, os.X_OK))]
+    if missing:
+        browser_unavailable(f"not found or not executable: {', '.join(missing)}")
+    try:
+        import selenium  # noqa: F401
+    except ImportError as e:
+        browser_unavailable(f"the selenium package is not installed: {e}")
+    return browser, driver
+
+
+@contextlib.contextmanager
+def headless_chromium(width: int = 1600, height: int = 1000) -> Iterator:
+    """Yield a Selenium WebDriver on Debian's headless Chromium, driven by the system
+    chromedriver given explicitly (so Selenium Manager never tries to download one), with
+    a throw-away profile. Quits the browser afterwards."""
+    browser, driver_path = chromium_paths()
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    profile = Path(tempfile.mkdtemp(prefix="callforge-chromium-"))
+    log = profile.parent / f"{profile.name}.chromedriver.log"
+    opts = Options()
+    opts.binary_location = str(browser)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--no-first-run", "--no-default-browser-check", "--disable-extensions",
+                f"--window-size={width},{height}", f"--user-data-dir={profile}"):
+        opts.add_argument(arg)
+    try:
+        drv = webdriver.Chrome(service=Service(executable_path=str(driver_path), log_output=str(log)),
+                               options=opts)
+    except WebDriverException as e:
+        shutil.rmtree(profile, ignore_errors=True)
+        browser_unavailable(f"{browser} with {driver_path} did not start: {e.msg} {_tail(log, 1500)}")
+    try:
+        drv.set_page_load_timeout(120)
+        yield drv
+    finally:
+        with contextlib.suppress(Exception):
+            drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+        log.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- PostgreSQL, restartable
+
+
+class PostgresCluster:
+    """A throw-away PostgreSQL cluster the test may stop and start again (same data
+    folder and port): ``url``, ``stop(mode)``, ``start()``, ``restart()``, ``running()``."""
+
+    def __init__(self, base: Path, port: int, dbname: str) -> None:
+        self.base, self.port, self.dbname = base, port, dbname
+        self.data, self.log = base / "data", base / "postgres.log"
+        self.url = f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{port}/{dbname}"
+
+    def _ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(_pg_cmd([str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args]),
+                              capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False)
+
+    def start(self) -> None:
+        # synchronous_commit stays on: with it off, a crash (immediate stop) loses the last
+        # commits, which a crash test would read as lost data; fsync=off is safe here (the
+        # OS, and its page cache, does not crash)
+        opts = f"-k {self.base} -h 127.0.0.1 -p {self.port} -c fsync=off -c full_page_writes=off"
+        res = self._ctl("-l", str(self.log), "-w", "-t", str(int(START_TIMEOUT_S)), "-o", opts, "start")
+        if res.returncode != 0:
+            raise RuntimeError(f"pg_ctl start failed: {res.stderr or res.stdout} {_tail(self.log, 800)}")
+
+    def stop(self, mode: str = "fast") -> None:
+        """``fast`` rolls back open transactions and closes every connection;
+        ``immediate`` is a crash (recovery on the next start)."""
+        res = self._ctl("-m", mode, "-w", "stop")
+        if res.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop failed: {res.stderr or res.stdout}")
+
+    def running(self) -> bool:
+        return self._ctl("status").returncode == 0
+
+    def restart(self, mode: str = "fast") -> None:
+        self.stop(mode)
+        self.start()
+
+
+@contextlib.contextmanager
+def restartable_postgres_server(dbname: str = "callforge") -> Iterator[PostgresCluster]:
+    """Like :func:`postgres_server`, but yields the :class:`PostgresCluster` so a test can
+    restart the server under a running pipeline (fault tests). Skipped, or failed under
+    CI=true, when PostgreSQL cannot start."""
+    if not (PG_BIN / "initdb").exists():
+        server_unavailable(f"PostgreSQL binaries not found in {PG_BIN} (initdb missing)")
+    base = Path(tempfile.mkdtemp(prefix="callforge-pg-", dir="/tmp" if os.geteuid() == 0 else None))
+    if os.geteuid() == 0:
+        try:
+            shutil.chown(base, user=PG_USER)
+        except (LookupError, PermissionError) as e:
+            shutil.rmtree(base, ignore_errors=True)
+            server_unavailable(f"cannot hand {base} to user {PG_USER!r}: {e}")
+    base.chmod(0o700)
+    cluster = PostgresCluster(base, free_port(), dbname)
+    try:
+        _run(_pg_cmd([str(PG_BIN / "initdb"), "-D", str(cluster.data), "-U", PG_USER,
+                      "--auth=trust", "--encoding=UTF8", "--no-sync"]), "initdb")
+        try:
+            cluster.start()
+        except RuntimeError as e:
+            server_unavailable(str(e))
+        _run(_pg_cmd([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(cluster.port),
+                      "-U", PG_USER, dbname]), "createdb")
+        yield cluster
+    finally:
+        if cluster.data.exists() and cluster.running():
+            cluster._ctl("-m", "immediate", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- Redis + Celery workers
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """Start Debian's ``redis-server`` on 127.0.0.1 (free port, no persistence) and yield
+    ``redis://127.0.0.1:PORT``. Stops it and removes its folder afterwards."""
+    import signal
+
+    exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(exe).exists():
+        server_unavailable("redis-server not found (apt-get install redis-server; .ci/run does)")
+    port = free_port()
+    base = Path(tempfile.mkdtemp(prefix="callforge-redis-"))
+    log = base / "redis.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                 "--dir", str(base)], stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        if not _wait_port(port, proc, START_TIMEOUT_S) or not _redis_ping(port):
+            server_unavailable(f"redis-server did not start on port {port}: {_tail(log, 1500)!r}")
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _redis_ping(port: int) -> bool:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 2) as s:
+            s.sendall(b"PING\r\n")
+            if s.recv(64).startswith(b"+PONG"):
+                return True
+        time.sleep(0.2)
+    return False
+
+
+@contextlib.contextmanager
+def celery_workers(names: list[str], config_yaml: Path, env: dict[str, str], cwd: Path,
+                   timeout: float = 180.0) -> Iterator[dict[str, Path]]:
+    """Start one ``dagster-celery worker start -A dagster_celery.app`` per name (Celery
+    node ``NAME@host``, concurrency 1) with ``env`` (DAGSTER_HOME, broker, profile...) and
+    yield ``{name: log path}`` once every worker logged that it is ready. Each worker is
+    its own process group and is stopped (SIGTERM, then SIGKILL) afterwards. A worker
+    that cannot start fails the test: it is the project's own code."""
+    import signal
+
+    bin_dir = Path(sys.executable).parent
+    exe = bin_dir / "dagster-celery"
+    # dagster-celery runs the `celery` binary found on PATH: the venv's
+    env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', os.environ.get('PATH', ''))}"}
+    log_dir = Path(tempfile.mkdtemp(prefix="callforge-celery-"))
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    logs = {name: log_dir / f"{name}.log" for name in names}
+    try:
+        for name in names:
+            with open(logs[name], "wb") as fh:
+                procs[name] = subprocess.Popen(
+                    [str(exe), "worker", "start", "-A", "dagster_celery.app", "-y", str(config_yaml), "-n", name,
+                     "--", "--concurrency=1"],
+                    cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        waiting = set(names)
+        while waiting:
+            for name in sorted(waiting):
+                if procs[name].poll() is not None:
+                    pytest.fail(f"celery worker {name} exited {procs[name].returncode}: {_tail(logs[name], 3000)}")
+                if " ready." in _tail(logs[name], 100_000):
+                    waiting.discard(name)
+            if waiting and time.monotonic() > deadline:
+                pytest.fail(f"celery workers {sorted(waiting)} not ready after {timeout:.0f}s: "
+                            + " | ".join(_tail(logs[n], 1500) for n in sorted(waiting)))
+            time.sleep(0.5)
+        yield logs
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        shutil.rmtree(log_dir, ignore_errors=True)

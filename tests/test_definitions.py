@@ -22,6 +22,10 @@ EXPECTED_ASSETS = {
     ("gold", "training_datasets"): "gold",
     ("gold", "lora_adapters"): "gold",
     ("gold", "eval_reports"): "gold",
+    ("gold", "adapter_promotions"): "gold",
+    ("gold", "chat_adapters"): "gold",
+    ("gold", "chat_eval_reports"): "gold",
+    ("gold", "chat_adapter_promotions"): "gold",
     ("gold", "ab_tests"): "gold",
     ("gold", "drift_reports"): "gold",
 }
@@ -33,6 +37,8 @@ EXPECTED_BLOCKING = {
     (("gold", "transcript_embeddings"), "no_residual_pii"),
     (("gold", "training_datasets"), "no_residual_pii"),
     (("gold", "training_datasets"), "consent_respected"),
+    (("gold", "eval_reports"), "promotion_gate"),  # nothing is promoted past a failed gate
+    (("gold", "chat_eval_reports"), "chat_promotion_gate"),
 }
 
 

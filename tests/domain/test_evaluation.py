@@ -158,3 +158,51 @@ def test_promotion_needs_a_significant_gain_and_retained_general_ability():
     assert not d.promote and any("retains 70.6%" in r for r in d.reasons)
     d = compare_for_promotion(_m(0.9), _m(0.8), _m(0.7), general_ok, alpha=0.05, max_general_drop=1.0)
     assert not d.promote and "significance test missing" in d.reasons
+
+
+def test_paired_bootstrap_detects_a_consistent_gain_and_not_noise() -> None:
+    import numpy as np
+
+    from pipeline.domain.learning.evaluation import paired_bootstrap
+
+    rng = np.random.default_rng(1)
+    base = rng.uniform(1.5, 2.5, size=60)
+    better = base - 0.2 + rng.normal(0, 0.05, size=60)  # lower on almost every item
+    r = paired_bootstrap(better, base)
+    assert r["p_value"] < 0.01 and r["ci_high"] < 0 and abs(r["diff"] + 0.2) < 0.05
+    noise = base + rng.normal(0, 0.3, size=60)
+    r = paired_bootstrap(noise, base)
+    assert r["p_value"] > 0.05 and r["ci_low"] < 0 < r["ci_high"]
+    # weights: an item with zero weight cannot matter
+    a, b = [1.0, 1.0, 9.0], [2.0, 2.0, 0.0]
+    assert paired_bootstrap(a, b, weights=[1, 1, 0])["diff"] == -1.0
+
+
+@pytest.mark.parametrize("a,b,kw,match", [
+    ([1.0], [1.0, 2.0], {}, "equal 1-d lengths"),
+    ([], [], {}, "at least one item"),
+    ([float("nan")], [1.0], {}, "finite"),
+    ([1.0], [1.0], {"n_boot": 10}, "n_boot"),
+    ([1.0], [1.0], {"weights": [-1.0]}, "weights"),
+])
+def test_paired_bootstrap_bad_input(a, b, kw, match) -> None:
+    from pipeline.domain.learning.evaluation import paired_bootstrap
+
+    with pytest.raises(ValueError, match=match):
+        paired_bootstrap(a, b, **kw)
+
+
+def test_loss_promotion_rule_needs_gain_significance_and_retention() -> None:
+    from pipeline.domain.learning.evaluation import compare_losses_for_promotion
+
+    sig = {"p_value": 0.001}
+    assert compare_losses_for_promotion(1.2, 1.8, sig, 1.02).promote
+    d = compare_losses_for_promotion(1.2, 1.8, {"p_value": 0.2}, 1.02)
+    assert not d.promote and any("not significant" in r for r in d.reasons)
+    d = compare_losses_for_promotion(1.2, 1.8, sig, 1.3)
+    assert not d.promote and any("forgets general ability" in r for r in d.reasons)
+    d = compare_losses_for_promotion(1.79, 1.8, sig, 1.0, min_gain=0.05)
+    assert not d.promote and any("not lower" in r for r in d.reasons)
+    assert not compare_losses_for_promotion(1.2, 1.8, sig, None).promote
+    with pytest.raises(ValueError, match="reference loss"):
+        compare_losses_for_promotion(1.0, 0.0, sig, 1.0)

@@ -5,6 +5,7 @@ erasure and retention. One pipeline run per module; destructive tests come last.
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -41,7 +42,8 @@ def run(tmp_path_factory):
     results = {}
     for date in ("2026-11-02", "2026-11-03"):
         results[date] = defs.resolve_job_def("ingest_job").execute_in_process(partition_key=date, instance=instance)
-    results["training"] = defs.resolve_job_def("training_job").execute_in_process(instance=instance)
+    results["training"] = defs.resolve_job_def("training_job").execute_in_process(instance=instance,
+                                                                                  raise_on_error=False)
     yield {"defs": defs, "instance": instance, "settings": settings, "results": results,
            "store": LocalObjectStore(settings.object_store_root), "ledger": Ledger(settings.ledger_url),
            "index": LanceDBIndex(settings.lancedb_uri)}
@@ -56,7 +58,12 @@ def _mat_metadata(result, key):
 
 
 def test_runs_succeed_and_blocking_checks_pass(run):
+    from pipeline.jobs import training_outcome
+
     for name, res in run["results"].items():
+        if name == "training":  # five demo rows: trained and evaluated, stopped by the blocking promotion gate
+            assert training_outcome(res) == "not promoted"
+            continue
         assert res.success, name
         for ev in res.get_asset_check_evaluations():
             if ev.check_name == "no_residual_pii" or ev.check_name == "consent_respected":
@@ -205,10 +212,23 @@ def test_adapter_trained_registered_and_evaluated(run):
     assert md["test_rows"] >= 1
     # a handful of test rows can never show a significant gain: no promotion, and it says why
     assert 0.0 <= md["mcnemar_p"] <= 1.0 and 0.0 <= md["ece"] <= 1.0
-    assert md["promoted"] is False and "not significant" in md["decision"]
+    assert md["promotable"] is False and "not significant" in md["decision"]
     assert "McNemar" in md["report"] and "data:image/png;base64," in md["confusion_matrix"]
+    gate = [e.event_specific_data for e in run["results"]["training"].all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == "promotion_gate"]
+    assert gate and not gate[-1].passed and "not significant" in gate[-1].description
+    # the blocking check failed: nothing was promoted
+    assert not [m for m in run["results"]["training"].get_asset_materialization_events()
+                if m.asset_key == dg.AssetKey(["gold", "adapter_promotions"])]
     lora = _mat_metadata(run["results"]["training"], ["gold", "lora_adapters"])
-    assert lora["steps"] > 0
+    assert lora["steps"] > 0 and lora["launcher"] == "pipes_subprocess"
+    assert lora["step_pid"] != os.getpid()  # trained in the Pipes subprocess
+    # registered and published to the object store with its training metadata
+    store, version = run["store"], lora["adapter_version"]
+    meta = store.get_json(f"adapters/intent/{version}/training_metadata.json")
+    assert meta["dataset_version"] == lora["dataset_version"] and len(meta["base_model_sha256"]) == 64
+    assert meta["code_version"] and meta["seed"] == 0 and "train_loss" in meta["metrics"]
+    assert store.exists(f"adapters/intent/{version}/adapter_model.safetensors")
 
 
 def test_vector_index_rows_are_redacted_and_tenant_scoped(run):
@@ -290,22 +310,40 @@ def test_adapters_cli_round_trip_promote_rollback_pin_cleanup_export(run):
     from pipeline.cli import app
     from pipeline.domain.learning.registry import AdapterRegistry
 
-    reg = AdapterRegistry(run["settings"].home / "registry")
+    reg = AdapterRegistry(run["settings"].home / "registry" / "intent", mirror=run["store"])
     first = reg.versions()[0]  # trained by training_job in this module's run
-    second = reg.register(reg.path(first), {k: v for k, v in reg.manifest(first).items()
-                                           if k not in ("files", "weights_sha256", "created_at", "version")})
     cli = CliRunner()
+    # train -> register: the gate is closed (no new labels), --force trains anyway, through the Pipes step
+    trained = cli.invoke(app, ["adapters", "train", "--force", "--json"])
+    assert trained.exit_code == 0, trained.output
+    info = json.loads(trained.stdout[trained.stdout.index("{"):])
+    assert info["outcome"] == "not promoted" and len(info["new_versions"]) == 1
+    second = info["new_versions"][0]
+    assert run["store"].exists(f"adapters/intent/{second}/training_metadata.json")
+    # evaluate: the same rules as the promotion gate, with the reason
+    ev = cli.invoke(app, ["adapters", "evaluate", second, "--json"])
+    assert ev.exit_code == 0, ev.output
+    ev = json.loads(ev.stdout)
+    assert ev["promotable"] is False and any("not significant" in r for r in ev["reasons"])
+    assert cli.invoke(app, ["adapters", "evaluate", "v9999"]).exit_code == 2
     listed = json.loads(cli.invoke(app, ["adapters", "list", "--json"]).output)
     assert [r["version"] for r in listed][-2:] == [first, second]
     assert json.loads(cli.invoke(app, ["adapters", "show", first]).output)["dataset_version"]
     assert cli.invoke(app, ["adapters", "promote", first, "--reason", "baseline"]).exit_code == 0
     assert cli.invoke(app, ["adapters", "promote", second, "--reason", "better"]).exit_code == 0
     out = cli.invoke(app, ["adapters", "export", "--vllm", "--name", "intent"])
-    assert out.exit_code == 0 and out.output.strip().endswith("/registry/current")
+    assert out.exit_code == 0 and out.output.strip().endswith("/registry/intent/current")
     assert (reg.root / "current").resolve() == reg.path(second).resolve()
+    assert run["store"].get_json("adapters/intent/current.json")["version"] == second
+    served = cli.invoke(app, ["adapters", "serve-check", "--json", "--prompt", "my card never arrived"])
+    assert served.exit_code == 0, served.output
+    served = json.loads(served.stdout)
+    assert served["version"] == second and served["label"] in reg.manifest(second)["label_names"]
+    assert 0.0 < served["probability"] <= 1.0
     rb = cli.invoke(app, ["adapters", "rollback", "--reason", "A/B resolution rate fell"])
     assert rb.exit_code == 0 and reg.champion() == first
     assert (reg.root / "current").resolve() == reg.path(first).resolve()
+    assert run["store"].get_json("adapters/intent/current.json")["version"] == first
     assert cli.invoke(app, ["adapters", "pin", second]).exit_code == 0
     assert cli.invoke(app, ["adapters", "cleanup", "--keep", "1"]).output.strip() == "deleted: nothing"
     actions = [a["action"] for a in run["ledger"].audit_rows() if a["action"].startswith("adapter_")]
@@ -352,11 +390,12 @@ def test_ab_test_finds_a_worse_champion_and_the_sensor_rolls_it_back(run):
 
     from pipeline.domain.learning.registry import AdapterRegistry
     from resources.ledger import LedgerResource
+    from resources.object_store import ObjectStoreResource
     from resources.trainer import TrainerResource
     from sensors.recordings import ab_rollback
 
     store, settings = run["store"], run["settings"]
-    reg = AdapterRegistry(settings.home / "registry")
+    reg = AdapterRegistry(settings.home / "registry" / "intent", mirror=store)
     first = reg.versions()[0]
     keep = {k: v for k, v in reg.manifest(first).items() if k not in ("files", "weights_sha256", "created_at", "version")}
     old, new = reg.register(reg.path(first), keep), reg.register(reg.path(first), keep)
@@ -379,11 +418,13 @@ def test_ab_test_finds_a_worse_champion_and_the_sensor_rolls_it_back(run):
             checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
             assert checks and not checks[-1].event_specific_data.passed
             res = {"trainer": TrainerResource(registry_dir=str(settings.home / "registry")),
-                   "ledger": LedgerResource(url=settings.ledger_url)}
+                   "ledger": LedgerResource(url=settings.ledger_url),
+                   "object_store": ObjectStoreResource(backend="local", root=str(settings.object_store_root))}
             with dg.build_sensor_context(instance=instance, resources=res) as ctx:
                 assert ab_rollback(ctx) is None
                 cursor = ctx.cursor
             assert reg.champion() == old
+            assert store.get_json("adapters/intent/current.json")["version"] == old  # published
             audit = [a for a in run["ledger"].audit_rows(action="adapter_rollback") if a["actor"] == "ab_rollback_sensor"]
             assert audit and audit[-1]["details"]["from"] == new
             with dg.build_sensor_context(instance=instance, resources=res, cursor=cursor) as ctx:

@@ -276,6 +276,22 @@ def test_consent_history_and_latest(ledger: Ledger) -> None:
     assert len(ledger.audit_rows(call_id="call-1", action="consent_recorded")) == 2
 
 
+def test_ingest_call_is_one_transaction_and_safe_to_repeat(ledger: Ledger) -> None:
+    """A retried ingest (after a killed step or a database restart) writes no second
+    consent event nor audit row; a real consent change is still recorded."""
+    assert ledger.ingest_call(meta(), "h1", source="call-1.json") is True
+    assert ledger.ingest_call(meta(), "h1", source="call-1.json") is False  # the retry
+    assert len(ledger.consent_events("call-1")) == 1
+    assert [r["action"] for r in ledger.audit_rows(call_id="call-1")] == ["ingest", "consent_recorded"]
+    ledger.ingest_call(meta(training=False), "h2", source="call-1.json")  # consent and input changed
+    assert [e["training"] for e in ledger.consent_events("call-1")] == [True, False]
+    assert ledger.get_call("call-1")["consent_training"] is False
+    assert len(ledger.audit_rows(call_id="call-1", action="ingest")) == 2
+    with pytest.raises(ValueError, match="recording must be"):  # validated before anything is written
+        ledger.ingest_call(meta("call-2", recording="maybe"), "h", source="call-2.json")
+    assert ledger.get_call("call-2") is None
+
+
 @pytest.mark.parametrize("recording, source, match", [
     ("maybe", "sidecar", "recording must be 'granted' or 'opt_out'"),
     ("granted", "", "source must be non-empty"),

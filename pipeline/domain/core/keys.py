@@ -95,12 +95,13 @@ def dataset_prefix(version: str) -> str:
     return f"gold/training_datasets/{version}/"
 
 
-def adapter_prefix(version: str) -> str:
-    return f"gold/lora_adapters/{version}/"
+def adapter_prefix(name: str, version: str) -> str:
+    """A registered adapter version's files (see :class:`AdapterRegistry`)."""
+    return f"adapters/{name}/{version}/"
 
 
-def eval_report_key(version: str) -> str:
-    return f"gold/eval_reports/{version}.json"
+def eval_report_key(version: str, name: str = "intent") -> str:
+    return f"gold/eval_reports/{name}/{version}.json"
 
 
 def drift_report_key(month: str) -> str:

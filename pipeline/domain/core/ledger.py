@@ -501,9 +501,12 @@ class Ledger:
         """
         if not input_hash:
             raise ValueError(f"upsert_call({meta.call_id!r}): input_hash must be non-empty")
-        t = self._t["calls"]
-        now = utcnow()
-        values = {
+        with self._write() as conn:
+            return self._upsert_call(conn, self._call_values(meta, input_hash, utcnow()), actor)
+
+    @staticmethod
+    def _call_values(meta: CallMetadata, input_hash: str, now: datetime) -> dict[str, Any]:
+        return {
             "call_id": meta.call_id,
             "tenant": meta.tenant,
             "call_date": meta.call_date,
@@ -517,22 +520,46 @@ class Ledger:
             "state": "active" if meta.consent.recording_allowed else "opt_out",
             "updated_at": now,
         }
+
+    def _upsert_call(self, conn: Any, values: dict[str, Any], actor: str) -> bool:
+        t = self._t["calls"]
+        old = conn.execute(t.select().where(t.c.call_id == values["call_id"])).mappings().first()
+        if old is None:
+            conn.execute(t.insert().values(**values))
+            self._audit(conn, "ingest", actor, values["call_id"], values["tenant"], "new call",
+                        {"input_hash": values["input_hash"]})
+            return True
+        upd = {k: v for k, v in values.items() if k not in ("call_id", "state")}
+        upd["legal_hold"] = bool(old["legal_hold"]) or bool(values["legal_hold"])
+        conn.execute(t.update().where(t.c.call_id == values["call_id"]).values(**upd))
+        if old["input_hash"] != values["input_hash"]:
+            self._audit(conn, "ingest", actor, values["call_id"], values["tenant"], "input changed",
+                        {"input_hash": values["input_hash"], "previous_hash": old["input_hash"]})
+        return False
+
+    def ingest_call(self, meta: CallMetadata, input_hash: str, source: str,
+                    actor: str = DEFAULT_ACTOR) -> bool:
+        """:meth:`upsert_call` and the sidecar's consent in ONE transaction, so no reader
+        (and no crash or database restart) ever sees a call without its consent. Safe to
+        repeat after a failure: the ``ingest`` audit row follows :meth:`upsert_call`'s
+        rules, and a consent event (with its ``consent_recorded`` row) is appended only
+        when it differs from the call's latest one (recording, training, source).
+        Returns True when the call was new."""
+        if not input_hash:
+            raise ValueError(f"ingest_call({meta.call_id!r}): input_hash must be non-empty")
+        self._check_consent(meta.call_id, meta.consent.recording, source)
+        now = utcnow()
+        ev = self._t["consent_events"]
         with self._write() as conn:
-            old = conn.execute(
-                t.select().where(t.c.call_id == meta.call_id)
-            ).mappings().first()
-            if old is None:
-                conn.execute(t.insert().values(**values))
-                self._audit(conn, "ingest", actor, meta.call_id, meta.tenant, "new call",
-                            {"input_hash": input_hash})
-                return True
-            upd = {k: v for k, v in values.items() if k not in ("call_id", "state")}
-            upd["legal_hold"] = bool(old["legal_hold"]) or bool(meta.legal_hold)
-            conn.execute(t.update().where(t.c.call_id == meta.call_id).values(**upd))
-            if old["input_hash"] != input_hash:
-                self._audit(conn, "ingest", actor, meta.call_id, meta.tenant, "input changed",
-                            {"input_hash": input_hash, "previous_hash": old["input_hash"]})
-            return False
+            new = self._upsert_call(conn, self._call_values(meta, input_hash, now), actor)
+            last = conn.execute(ev.select().where(ev.c.call_id == meta.call_id)
+                                .order_by(ev.c.id.desc()).limit(1)).mappings().first()
+            same = last is not None and (last["recording"], bool(last["training"]), last["source"]) == (
+                meta.consent.recording, bool(meta.consent.training), source)
+            if not same:
+                self._record_consent(conn, meta.call_id, meta.tenant, meta.consent.recording,
+                                     bool(meta.consent.training), source, actor, now)
+            return new
 
     def get_call(self, call_id: str) -> dict[str, Any] | None:
         """The ``calls`` row for ``call_id`` as a dict, or None."""
@@ -643,6 +670,13 @@ class Ledger:
         This does not change the call's state: the caller decides what to discard and
         records that with ``set_state(call_id, "opt_out", ...)``.
         """
+        self._check_consent(call_id, recording, source)
+        with self._write() as conn:
+            return self._record_consent(conn, call_id, tenant, recording, bool(training), source, actor,
+                                        utcnow())
+
+    @staticmethod
+    def _check_consent(call_id: str, recording: str, source: str) -> None:
         if recording not in ("granted", "opt_out"):
             raise ValueError(
                 f"record_consent({call_id!r}): recording must be 'granted' or 'opt_out', "
@@ -650,17 +684,18 @@ class Ledger:
             )
         if not source:
             raise ValueError(f"record_consent({call_id!r}): source must be non-empty")
+
+    def _record_consent(self, conn: Any, call_id: str, tenant: str | None, recording: str,
+                        training: bool, source: str, actor: str, now: datetime) -> int:
         ev, calls = self._t["consent_events"], self._t["calls"]
-        now = utcnow()
-        with self._write() as conn:
-            res = conn.execute(ev.insert().values(
-                ts=now, call_id=call_id, tenant=tenant, recording=recording,
-                training=bool(training), source=source))
-            conn.execute(calls.update().where(calls.c.call_id == call_id).values(
-                consent_recording=recording, consent_training=bool(training), updated_at=now))
-            self._audit(conn, "consent_recorded", actor, call_id, tenant, source,
-                        {"recording": recording, "training": bool(training)})
-            return int(res.inserted_primary_key[0])
+        res = conn.execute(ev.insert().values(
+            ts=now, call_id=call_id, tenant=tenant, recording=recording,
+            training=training, source=source))
+        conn.execute(calls.update().where(calls.c.call_id == call_id).values(
+            consent_recording=recording, consent_training=training, updated_at=now))
+        self._audit(conn, "consent_recorded", actor, call_id, tenant, source,
+                    {"recording": recording, "training": training})
+        return int(res.inserted_primary_key[0])
 
     def latest_consent(self, call_id: str) -> dict[str, Any] | None:
         """The most recent consent event for a call, or None."""

@@ -1,5 +1,6 @@
 """The silver redaction flows of one day partition: transcripts, audio (muted spans verified
-by re-transcription) and event payloads. Called by ``silver/redacted_*``.
+by re-transcription) and event payloads. Called by ``silver/redacted_*``; transcripts can be
+redacted one ``Shard`` of the day's calls at a time.
 
 Idempotent per call (input hash, code version in the ledger); a call that fails is
 quarantined and the batch goes on.
@@ -15,11 +16,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pipeline.domain.core.integrity import CHECKSUM_MISMATCH, ChecksumMismatchError, verify_sha256
 from pipeline.domain.core.keys import CallKeys
 from pipeline.domain.core.ledger import Ledger
 from pipeline.domain.core.models import Event, Transcript, stable_hash
 from pipeline.domain.core.storage import ObjectStore
-from pipeline.domain.flows.common import _bronze_sidecar, _quarantine, open_quarantine_ids
+from pipeline.domain.flows.common import (
+    Shard,
+    _bronze_sidecar,
+    _quarantine,
+    as_shard,
+    in_shard,
+    open_quarantine_ids,
+)
 from pipeline.domain.intake.ingest import StageReport, partition_calls
 from pipeline.domain.privacy.audio import pii_time_spans, verify_redacted_audio
 from pipeline.domain.privacy.engine import Redactor
@@ -46,12 +55,17 @@ EVENT_PII_FIELDS = {
 }
 
 
-def redact_partition(store: ObjectStore, ledger: Ledger, redactor: Redactor, date: str) -> StageReport:
-    """Redacted transcripts for every call that passed transcription and its quality gate."""
+def redact_partition(store: ObjectStore, ledger: Ledger, redactor: Redactor, date: str,
+                     shard: Shard | tuple[int, int] | None = None) -> StageReport:
+    """Redacted transcripts for every call (of ``shard``, None: all) that passed
+    transcription and its quality gate. Shards' reports merge with ``merge_reports``."""
     report = StageReport()
+    shard = as_shard(shard)
     blocked = open_quarantine_ids(ledger, date, ("transcription", "quality_gate"))
     for call in partition_calls(ledger, date):
         cid = call["call_id"]
+        if not in_shard(cid, shard):
+            continue
         keys = CallKeys(date, call["tenant"], cid)
         if cid in blocked or not store.exists(keys.transcript):
             continue
@@ -150,8 +164,15 @@ def redact_audio_partition(store: ObjectStore, ledger: Ledger, date: str, paddin
         if ledger.is_current("redact_audio", cid, h, REDACT_AUDIO_VERSION) and store.exists(keys.redacted_audio):
             report.skipped.append(cid)
             continue
+        audio = store.get_bytes(sc["audio_key"])
+        try:  # the raw audio must still be what was ingested (and transcribed)
+            verify_sha256(audio, sc["audio_sha256"], sc["audio_key"])
+        except ChecksumMismatchError as e:
+            _quarantine(ledger, report, cid, date, call["tenant"], "redact_audio", CHECKSUM_MISMATCH, str(e),
+                        store.uri(sc["audio_key"]))
+            continue
         try:
-            wav, muted = mute_spans(store.get_bytes(sc["audio_key"]), spans)
+            wav, muted = mute_spans(audio, spans)
         except Exception as e:  # decoding formats soundfile cannot read: quarantine, go on
             _quarantine(ledger, report, cid, date, call["tenant"], "redact_audio", "audio_redaction_failed",
                         f"{type(e).__name__} on {Path(sc['audio_key']).name}", store.uri(sc["audio_key"]))

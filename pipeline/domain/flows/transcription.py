@@ -5,23 +5,47 @@ Called by ``silver/transcripts``.
 Idempotent per call: the stage records (input hash, code version) in the ledger and skips
 calls whose inputs and code are unchanged. Failures become quarantine records; one bad call
 never stops the batch.
+
+Sharded: ``transcribe_part`` does one ``Shard`` of the day's calls (several workers share a
+day), ``merge_transcription`` turns the parts into the partition's report;
+``transcribe_partition`` is both in one process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.domain.core.keys import CallKeys
 from pipeline.domain.core.ledger import Ledger
 from pipeline.domain.core.models import Transcript
 from pipeline.domain.core.storage import ObjectStore
-from pipeline.domain.flows.common import _bronze_sidecar, _imported, _local_paths, _quarantine
+from pipeline.domain.flows.common import (
+    Shard,
+    _bronze_sidecar,
+    _imported,
+    _intact_audio,
+    _local_paths,
+    _quarantine,
+    as_shard,
+    in_shard,
+    merge_reports,
+)
 from pipeline.domain.intake.ingest import StageReport, partition_calls
 from pipeline.domain.speech.audio import AudioError
 from pipeline.domain.speech.quality import QualityThresholds, quality_gate
 
 TRANSCRIBE_VERSION = "1"
+
+
+@dataclass
+class TranscriptionPart:
+    """What one shard did: its report, and each transcribed call's worst-channel speech
+    coverage (the partition's minimum and mean are computed over every shard's calls)."""
+
+    report: StageReport = field(default_factory=StageReport)
+    coverages: list[float] = field(default_factory=list)
 
 
 def transcribe_partition(
@@ -32,12 +56,44 @@ def transcribe_partition(
     date: str,
     thresholds: QualityThresholds,
     on_progress: Callable[[int, int], None] | None = None,
+    shard: Shard | tuple[int, int] | None = None,
 ) -> StageReport:
-    """Transcribe every active call of the partition that has no current transcript."""
-    report = StageReport()
+    """Transcribe every active call of the partition (or of its ``shard``) that has no
+    current transcript."""
+    return merge_transcription([transcribe_part(store, ledger, run_asr, asr_fingerprint, date, thresholds,
+                                                on_progress, shard)])
+
+
+def merge_transcription(parts: Iterable[TranscriptionPart]) -> StageReport:
+    """The partition's report from its shards' parts."""
+    parts = list(parts)
+    report = merge_reports(p.report for p in parts)
+    coverages = [c for p in parts for c in p.coverages]
+    if coverages:  # completeness of the day: the worst call's worst channel, and the mean
+        report.counts["speech_coverage_min"] = min(coverages)
+        report.counts["speech_coverage_mean"] = sum(coverages) / len(coverages)
+    return report
+
+
+def transcribe_part(
+    store: ObjectStore,
+    ledger: Ledger,
+    run_asr: Callable[..., Iterator[tuple[str, object]]],
+    asr_fingerprint: str,
+    date: str,
+    thresholds: QualityThresholds,
+    on_progress: Callable[[int, int], None] | None = None,
+    shard: Shard | tuple[int, int] | None = None,
+) -> TranscriptionPart:
+    """Transcribe the calls of ``shard`` (None: every call) that need it."""
+    part = TranscriptionPart()
+    report, coverages = part.report, part.coverages
+    shard = as_shard(shard)
     code_version = f"{TRANSCRIBE_VERSION}:{asr_fingerprint}"
     todo: list[tuple[str, CallKeys, dict]] = []
     for call in partition_calls(ledger, date):
+        if not in_shard(call["call_id"], shard):
+            continue
         keys = CallKeys(date, call["tenant"], call["call_id"])
         sc = _bronze_sidecar(store, keys)
         if sc is None:
@@ -47,10 +103,10 @@ def transcribe_partition(
             continue
         todo.append((call["call_id"], keys, sc))
     if not todo:
-        return report
+        return part
     by_id = {cid: (keys, sc) for cid, keys, sc in todo}
-    coverages: list[float] = []
     with _local_paths(store, [sc["audio_key"] for _, _, sc in todo]) as paths:
+        todo, paths = _intact_audio(store, ledger, report, date, "transcription", todo, paths)
         jobs = [
             (cid, path, {int(k): v for k, v in (sc.get("channel_map") or {}).items()} or None,
              _imported(store, keys))  # mono calls take speaker turns from a platform transcript
@@ -84,7 +140,4 @@ def transcribe_partition(
                 report.counts["audio_seconds"] += float(transcript.duration or 0.0)
                 report.counts["words"] += sum(len(s.words) for s in transcript.segments)
             ledger.mark_processed("transcribe", call_id, sc["audio_sha256"], code_version, store.uri(keys.transcript))
-    if coverages:  # completeness of the day: the worst call's worst channel, and the mean
-        report.counts["speech_coverage_min"] = min(coverages)
-        report.counts["speech_coverage_mean"] = sum(coverages) / len(coverages)
-    return report
+    return part

@@ -57,13 +57,15 @@ def _date_of(f: LandingFile) -> str:
     return datetime.fromtimestamp(f.mtime_ns / 1e9, tz=timezone.utc).date().isoformat()
 
 
-def scan_recordings(lz: LandingZone) -> list[LandedCall]:
+def scan_recordings(lz: LandingZone, files: list[LandingFile] | None = None) -> list[LandedCall]:
     """Pair audio with sidecars and route each call to its day partition.
 
     A call with an invalid sidecar is routed by the sidecar's start time when that can
     be read, else by the file's arrival date, so it is quarantined in some partition.
+    ``files``: route only these recordings files (a subset of ``lz.list("recordings")``
+    holding both files of each call wanted); only their sidecars are read.
     """
-    files = lz.list("recordings")
+    files = lz.list("recordings") if files is None else files
     audio = {f.stem: f for f in files if f.suffix in AUDIO_EXTENSIONS}
     sidecars = {f.stem: f for f in files if f.suffix == ".json"}
     out: list[LandedCall] = []
@@ -113,8 +115,9 @@ def ingest_recordings(
             continue
         meta = call.meta
         assert meta is not None and call.audio is not None
-        ledger.upsert_call(meta, input_hash, actor=actor)
-        ledger.record_consent(meta.call_id, meta.tenant, meta.consent.recording, meta.consent.training, source=call.sidecar.name)
+        # one transaction: a crash or a database restart never leaves a call without its
+        # consent, and a retry after one appends no second (identical) consent event
+        ledger.ingest_call(meta, input_hash, source=call.sidecar.name, actor=actor)
         if not meta.consent.recording_allowed:
             # Consent: opt_out -> the recording is never kept. Events still flow (redacted).
             row = ledger.get_call(meta.call_id)

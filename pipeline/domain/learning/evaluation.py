@@ -308,3 +308,82 @@ def report_markdown(
         lines += ["", f"**Decision:** {'promote' if decision.promote else 'keep champion'}", ""]
         lines += [f"- {r}" for r in decision.reasons]
     return "\n".join(lines) + "\n"
+
+
+def paired_bootstrap(loss_a: Sequence[float], loss_b: Sequence[float], n_boot: int = 5000, seed: int = 0,
+                     weights: Sequence[float] | None = None) -> dict[str, Any]:
+    """Paired bootstrap of the mean loss difference ``a - b`` over the same items (e.g.
+    per-dialog held-out loss of a candidate chat adapter vs the champion or the base).
+
+    Items are resampled with replacement, keeping each pair together; ``weights`` (e.g.
+    assistant-token counts) weight each item's loss in the mean. Returns ``{"n",
+    "mean_a", "mean_b", "diff", "ci_low", "ci_high", "p_value"}`` where ``p_value`` is the
+    one-sided bootstrap p of "a is not lower than b" (the share of resamples with
+    ``diff >= 0``, with the +1 correction), and the 95 % percentile interval."""
+    import numpy as np
+
+    a, b = np.asarray(loss_a, dtype=float), np.asarray(loss_b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired losses need equal 1-d lengths, got {a.shape} and {b.shape}")
+    if len(a) == 0:
+        raise ValueError("paired bootstrap needs at least one item")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("losses must be finite")
+    if n_boot < 100:
+        raise ValueError(f"n_boot must be >= 100, got {n_boot}")
+    w = np.ones_like(a) if weights is None else np.asarray(weights, dtype=float)
+    if w.shape != a.shape or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("weights must be non-negative, one per item, not all zero")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(n_boot, len(a)))
+    ws = w[idx]
+    denom = np.where(ws.sum(1) > 0, ws.sum(1), 1.0)
+    diffs = ((a - b)[idx] * ws).sum(1) / denom
+    diff = float(((a - b) * w).sum() / w.sum())
+    return {"n": int(len(a)), "mean_a": float((a * w).sum() / w.sum()), "mean_b": float((b * w).sum() / w.sum()),
+            "diff": diff, "ci_low": float(np.percentile(diffs, 2.5)), "ci_high": float(np.percentile(diffs, 97.5)),
+            "p_value": float((1 + (diffs >= 0).sum()) / (n_boot + 1))}
+
+
+def compare_losses_for_promotion(
+    candidate_loss: float,
+    reference_loss: float,
+    significance: dict[str, Any],
+    general_ratio: float | None,
+    alpha: float = 0.05,
+    min_gain: float = 0.0,
+    max_general_ratio: float = 1.0 / 0.9,
+    reference: str = "champion",
+) -> PromotionDecision:
+    """The promotion rule for generative (chat) adapters, on held-out loss: the candidate's
+    loss must be lower than the reference's (champion, or base before any champion) by
+    more than ``min_gain`` (relative), significantly (:func:`paired_bootstrap` p <
+    ``alpha``), and its loss on a general text set may grow at most to
+    ``max_general_ratio`` × the reference's (1/0.9: keeps >= 90 % of general ability)."""
+    reasons: list[str] = []
+    ok = True
+    if reference_loss <= 0:
+        raise ValueError(f"reference loss must be > 0, got {reference_loss}")
+    gain = 1.0 - candidate_loss / reference_loss
+    if gain > min_gain:
+        reasons.append(f"held-out loss {candidate_loss:.4f} < {reference}'s {reference_loss:.4f} "
+                       f"({gain:.1%} lower, needs > {min_gain:.1%})")
+    else:
+        ok = False
+        reasons.append(f"held-out loss {candidate_loss:.4f} is not lower than the {reference}'s {reference_loss:.4f} "
+                       f"by more than {min_gain:.1%}")
+    p = float(significance.get("p_value", 1.0))
+    if p < alpha:
+        reasons.append(f"significant (paired bootstrap p = {p:.4g} < {alpha})")
+    else:
+        ok = False
+        reasons.append(f"gain not significant (paired bootstrap p = {p:.4g} >= {alpha})")
+    if general_ratio is None:
+        ok = False
+        reasons.append("no general-ability loss measured")
+    elif general_ratio <= max_general_ratio:
+        reasons.append(f"keeps general ability (general loss ratio {general_ratio:.3f} <= {max_general_ratio:.3f})")
+    else:
+        ok = False
+        reasons.append(f"forgets general ability (general loss ratio {general_ratio:.3f} > {max_general_ratio:.3f})")
+    return PromotionDecision(ok, reasons)

@@ -1,8 +1,14 @@
-"""Filesystem adapter registry and the training gate (pure domain).
+"""Adapter registry and the training gate (pure domain).
 
-Layout under ``root`` (the caller syncs the folder to the object store)::
+One registry per adapter name (``intent``, ``chat``, ...). The working copy is a folder,
+because vLLM's ``--lora-modules name=path`` and peft load from paths; every change is
+published to the object store (``mirror``, local or S3) under ``adapters/<name>/``, and a
+host that starts with an empty folder (a Kubernetes pod, a GPU node) pulls it back with
+:meth:`AdapterRegistry.pull`.
 
-    versions/v0001/            adapter files + manifest.json
+Layout under ``root``::
+
+    versions/v0001/            adapter files + manifest.json + training_metadata.json
     versions/v0002/ ...
     champion.json              {"version", "previous", "reason", "promoted_at"}
     current.json               the same, plus the champion's absolute path
@@ -15,6 +21,16 @@ next free version; two concurrent registrations get different versions. Promotio
 rollback, pinning and cleanup hold an exclusive lock on ``.lock`` and swap every pointer
 with an atomic rename, so a concurrent promote never leaves a torn pointer and the
 pointers always agree.
+
+In the object store::
+
+    adapters/<name>/v0001/...            the version's files (the same bytes)
+    adapters/<name>/current.json         the champion pointer (one object, one atomic PUT)
+    adapters/<name>/history.jsonl        promotions and rollbacks
+    adapters/<name>/pins.json
+
+The flock serialises promotions on one host (or hosts sharing the folder); hosts that
+share only the object store should promote from one place (the eval asset, the CLI).
 """
 
 from __future__ import annotations
@@ -37,7 +53,53 @@ from pipeline.domain.core.models import sha256_bytes
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 REQUIRED_MANIFEST_KEYS = ("base_model", "dataset_version", "config", "metrics")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
+MODEL_SUFFIXES = WEIGHT_SUFFIXES + (".gguf",)
 MANIFEST = "manifest.json"
+TRAINING_METADATA = "training_metadata.json"
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+
+
+def model_fingerprint(path: Path | str) -> str:
+    """sha256 over a model's weight files (a folder's ``*.safetensors|bin|pt|gguf`` in name
+    order, or one file), cached per (path, size, mtime): the base model's identity in
+    ``training_metadata.json``."""
+    import hashlib
+
+    p = Path(path)
+    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in MODEL_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no model weight files under {p}")
+    st = [f.stat() for f in files]
+    key = (str(p.resolve()), sum(x.st_size for x in st), int(max(x.st_mtime_ns for x in st)))
+    if key not in _FINGERPRINTS:
+        h = hashlib.sha256()
+        for f in files:
+            h.update(f.name.encode() + b"\0")
+            with f.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        _FINGERPRINTS[key] = h.hexdigest()
+    return _FINGERPRINTS[key]
+
+
+def code_version() -> str:
+    """The code that trained an adapter: the git commit of this checkout (``+dirty`` when
+    modified), else ``CALLFORGE_CODE_VERSION`` (set it in container images), else unknown."""
+    import subprocess
+
+    env = os.environ.get("CALLFORGE_CODE_VERSION")
+    if env:
+        return env
+    repo = Path(__file__).resolve().parents[3]
+    try:
+        sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def _now() -> str:
@@ -56,12 +118,101 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 class AdapterRegistry:
-    """Versioned adapters in a folder, with a champion pointer and promotion history."""
+    """Versioned adapters in a folder, with a champion pointer and promotion history,
+    published to ``mirror`` (an object store) under ``adapters/<name>/`` when given."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, name: str | None = None, mirror: Any = None) -> None:
         self.root = Path(root)
+        self.name = name or self.root.name
+        if not NAME_RE.match(self.name):
+            raise ValueError(f"adapter name {self.name!r} must match {NAME_RE.pattern}")
+        self.mirror = mirror
         self.versions_dir = self.root / "versions"
         self.versions_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- object store -------------------------------------------------------------
+    @property
+    def mirror_prefix(self) -> str:
+        return f"adapters/{self.name}/"
+
+    def version_key(self, version: str) -> str:
+        """Object-store prefix of a version: ``adapters/<name>/<version>/``."""
+        return f"{self.mirror_prefix}{version}/"
+
+    def prefix_uri(self, version: str) -> str:
+        """URI of a version's folder in the object store (``.../adapters/<name>/<version>/``)."""
+        return self.mirror.uri(self.version_key(version) + MANIFEST)[: -len(MANIFEST)]
+
+    def version_uri(self, version: str) -> str | None:
+        return self.mirror.uri(self.version_key(version) + TRAINING_METADATA) if self.mirror is not None else None
+
+    def _publish_version(self, version: str) -> None:
+        if self.mirror is None:
+            return
+        root = self.versions_dir / version
+        # weights first, the manifest last: a reader that sees manifest.json sees every file
+        files = sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: (p.name == MANIFEST, str(p)))
+        for p in files:
+            self.mirror.put_file(self.version_key(version) + p.relative_to(root).as_posix(), p)
+
+    def _publish_pointers(self) -> None:
+        if self.mirror is None:
+            return
+        for fname in ("history.jsonl", "pins.json"):
+            p = self.root / fname
+            if p.is_file():
+                self.mirror.put_bytes(self.mirror_prefix + fname, p.read_bytes())
+        champ = self.root / "champion.json"
+        if champ.is_file():
+            entry = json.loads(champ.read_text())
+            self.mirror.put_json(self.mirror_prefix + "current.json",
+                                 {**entry, "name": self.name, "uri": self.prefix_uri(entry["version"])})
+
+    def pull(self) -> list[str]:
+        """Bring the folder up to date from the object store: versions missing here are
+        downloaded (manifest last, so a half-pulled version is never listed) and the
+        pointers are taken from the store when its history is longer. Returns the
+        versions pulled."""
+        if self.mirror is None:
+            return []
+        keys = self.mirror.list(self.mirror_prefix)
+        remote = sorted({k[len(self.mirror_prefix):].split("/", 1)[0] for k in keys
+                         if VERSION_RE.match(k[len(self.mirror_prefix):].split("/", 1)[0])
+                         and k.endswith("/" + MANIFEST)}, key=lambda v: int(v[1:]))
+        pulled = []
+        for v in remote:
+            if (self.versions_dir / v / MANIFEST).is_file():
+                continue
+            staging = self.root / f".pulling-{uuid.uuid4().hex}"
+            prefix = self.version_key(v)
+            try:
+                for k in (k for k in keys if k.startswith(prefix)):
+                    dst = staging / k[len(prefix):]
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    dst.write_bytes(self.mirror.get_bytes(k))
+                try:
+                    os.rename(staging, self.versions_dir / v)
+                    pulled.append(v)
+                except OSError:
+                    pass  # pulled concurrently by another process
+            finally:
+                if staging.exists():
+                    shutil.rmtree(staging, ignore_errors=True)
+        hist_key = self.mirror_prefix + "history.jsonl"
+        if hist_key in keys:
+            remote_hist = self.mirror.get_bytes(hist_key)
+            with self._locked():
+                local = self.root / "history.jsonl"
+                if len(remote_hist.splitlines()) > len(local.read_bytes().splitlines() if local.is_file() else []):
+                    _atomic_write_text(local, remote_hist.decode("utf-8"))
+                    last = json.loads(remote_hist.decode("utf-8").splitlines()[-1])
+                    if (self.versions_dir / last["version"] / MANIFEST).is_file():
+                        entry = {k: last.get(k) for k in ("version", "previous", "reason", "promoted_at", "action")}
+                        self._swap_pointers(entry)
+        pins_key = self.mirror_prefix + "pins.json"
+        if pins_key in keys and not (self.root / "pins.json").is_file():
+            _atomic_write_text(self.root / "pins.json", self.mirror.get_bytes(pins_key).decode("utf-8"))
+        return pulled
 
     # -- versions -----------------------------------------------------------------
     def versions(self) -> list[str]:
@@ -94,8 +245,12 @@ class AdapterRegistry:
         """Copy an adapter folder into the registry as the next version; returns it.
 
         ``manifest`` must hold ``base_model``, ``dataset_version``, ``config`` and
-        ``metrics``; the registry adds ``version``, ``created_at``, ``files`` (sha256 and
-        size of every file) and ``weights_sha256`` (weight files only).
+        ``metrics`` (and should hold ``base_model_sha256``, see :func:`model_fingerprint`);
+        the registry adds ``version``, ``name``, ``created_at``, ``code_version``, ``files``
+        (sha256 and size of every file) and ``weights_sha256`` (weight files only), and
+        writes ``training_metadata.json`` (base model id and hash, dataset version,
+        config, seed, metrics, code version) beside the weights. The version is then
+        published to the object store.
         """
         adapter_dir = Path(adapter_dir)
         if not adapter_dir.is_dir():
@@ -103,7 +258,7 @@ class AdapterRegistry:
         missing = [k for k in REQUIRED_MANIFEST_KEYS if k not in manifest]
         if missing:
             raise ValueError(f"manifest for {adapter_dir} is missing {', '.join(missing)}")
-        files = sorted(p for p in adapter_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
+        files = sorted(p for p in adapter_dir.rglob("*") if p.is_file() and p.name not in (MANIFEST, TRAINING_METADATA))
         if not any(p.suffix in WEIGHT_SUFFIXES for p in files):
             raise ValueError(f"adapter folder {adapter_dir} has no weight files ({', '.join(WEIGHT_SUFFIXES)})")
 
@@ -119,8 +274,12 @@ class AdapterRegistry:
                 data = dst.read_bytes()
                 file_info[rel] = {"sha256": sha256_bytes(data), "bytes": len(data)}
             record = json.loads(json.dumps(manifest, default=str))  # JSON-safe deep copy
+            record.setdefault("code_version", code_version())
+            record.setdefault("seed", (record.get("config") or {}).get("seed"))
+            record.setdefault("base_model_sha256", None)
             record.update(
                 {
+                    "name": self.name,
                     "created_at": _now(),
                     "files": file_info,
                     "weights_sha256": {
@@ -133,12 +292,16 @@ class AdapterRegistry:
                 existing = [int(p.name[1:]) for p in self.versions_dir.iterdir() if VERSION_RE.match(p.name)]
                 version = f"v{(max(existing, default=0) + 1):04d}"
                 record["version"] = version
+                meta = {k: record.get(k) for k in ("name", "version", "created_at", "base_model", "base_model_sha256",
+                                                    "dataset_version", "config", "seed", "metrics", "code_version")}
+                (staging / TRAINING_METADATA).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
                 (staging / MANIFEST).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
                 try:
                     os.rename(staging, self.versions_dir / version)
-                    return version
                 except OSError:
                     continue  # raced with another registration: try the next number
+                self._publish_version(version)
+                return version
             raise RuntimeError(f"could not allocate a version under {self.versions_dir}")
         finally:
             if staging.exists():
@@ -199,6 +362,7 @@ class AdapterRegistry:
                      "action": action}
             self._record(entry)
             self._swap_pointers(entry)
+            self._publish_pointers()
         return entry
 
     def rollback(self, reason: str) -> dict[str, Any]:
@@ -219,6 +383,7 @@ class AdapterRegistry:
                      "action": "rollback"}
             self._record(entry)
             self._swap_pointers(entry)
+            self._publish_pointers()
         return entry
 
     def history(self) -> list[dict[str, Any]]:
@@ -248,6 +413,7 @@ class AdapterRegistry:
             pins = set(self.pinned())
             (pins.add if pinned else pins.discard)(version)
             _atomic_write_text(self.root / "pins.json", json.dumps(sorted(pins)) + "\n")
+            self._publish_pointers()
         return sorted(pins)
 
     def cleanup(self, keep: int = 5) -> list[str]:
@@ -265,6 +431,10 @@ class AdapterRegistry:
                 trash = self.root / f".deleting-{v}-{uuid.uuid4().hex}"
                 os.rename(self.versions_dir / v, trash)  # atomic: a version is there or gone
                 shutil.rmtree(trash, ignore_errors=True)
+                if self.mirror is not None:
+                    # the manifest first, so a reader never lists a version with missing files
+                    self.mirror.delete(self.version_key(v) + MANIFEST)
+                    self.mirror.delete_prefix(self.version_key(v))
         return doomed
 
     def vllm_module(self, name: str) -> str:
