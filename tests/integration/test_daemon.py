@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-TIMEOUT_S = 420
+TIMEOUT_S = 780  # the sharded ingest has 16 steps, each a process; slow when the machine is shared
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -38,6 +38,9 @@ def test_daemon_sensor_runs_new_recording(tmp_path):
     env = {**os.environ, "CALLFORGE_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
            "CALLFORGE_SETTINGS": str(REPO / "callforge.yaml"), "CALLFORGE_ASR_WORKERS": "1",
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    # create the instance's SQLite storages before the daemon's processes open them at once
+    # (concurrent first opens can race on the schema: "more than one head present")
+    dg.DagsterInstance.from_config(str(dagster_home)).dispose()
     daemon_bin = Path(sys.executable).parent / "dagster-daemon"
     log = (tmp_path / "daemon.log").open("wb")
     proc = subprocess.Popen([str(daemon_bin), "run", "-w", str(REPO / "workspace.yaml")], cwd=REPO, env=env,
