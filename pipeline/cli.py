@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -438,8 +439,11 @@ def adapters_train(force: bool = typer.Option(False, "--force", help="Train even
     reg, _ = _registry()
     before = set(reg.versions())
     cfg = {"ops": {"gold__lora_adapters": {"config": {"force": force}}}}
+    # the instance DAGSTER_HOME names (the UI shows the run); an ephemeral one if that folder does not exist
+    home = os.environ.get("DAGSTER_HOME")
+    instance = dg.DagsterInstance.get() if home and Path(home).is_dir() else dg.DagsterInstance.ephemeral()
     res = load_defs().resolve_job_def("training_job").execute_in_process(
-        instance=dg.DagsterInstance.get(), run_config=cfg, raise_on_error=False, tags={"callforge/training": "true"})
+        instance=instance, run_config=cfg, raise_on_error=False, tags={"callforge/training": "true"})
     outcome = training_outcome(res)
     new = sorted(set(reg.versions()) - before)
     out = {"outcome": outcome, "run_id": res.run_id, "new_versions": new, "champion": reg.champion()}
