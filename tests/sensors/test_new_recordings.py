@@ -95,3 +95,89 @@ def test_completed_annotations_sensor(tmp_path):
     old = json.dumps(json.loads(res.cursor)["files"])
     with _ctx(tmp_path, old) as ctx:
         assert not completed_annotations(ctx).run_requests
+
+
+# ---- scale: the cursor is a high-water mark, a tick reads only the changed calls' sidecars
+
+
+def _reads(monkeypatch):
+    """Count the landing-zone reads (sidecars) the sensor does."""
+    from pipeline.domain.intake.landing import LocalLandingZone
+
+    keys: list[str] = []
+    orig = LocalLandingZone.read_bytes
+
+    def read(self, key):
+        keys.append(key)
+        return orig(self, key)
+
+    monkeypatch.setattr(LocalLandingZone, "read_bytes", read)
+    return keys
+
+
+def test_tick_reads_only_the_sidecars_of_new_calls(tmp_path, monkeypatch):
+    for i in range(20):
+        _drop(tmp_path, f"old{i:02d}", "2026-11-02T10:00:00Z")
+    reads = _reads(monkeypatch)
+    first = _eval(tmp_path)
+    assert len(reads) == 20  # the first tick routes every call once
+    reads.clear()
+    _drop(tmp_path, "new1", "2026-11-03T10:00:00Z")
+    res = _eval(tmp_path, cursor=first.cursor)
+    assert [r.partition_key for r in res.run_requests] == ["2026-11-03"]
+    assert reads == ["recordings/new1.json"]
+    reads.clear()
+    idle = _eval(tmp_path, cursor=res.cursor)
+    assert not idle.run_requests and reads == []
+
+
+def test_file_moved_in_with_an_old_mtime_is_still_new(tmp_path):
+    _drop(tmp_path, "c1", "2026-11-02T10:00:00Z")
+    first = _eval(tmp_path)
+    # written elsewhere long ago, then moved into the landing zone (mv / rsync -t keep mtime)
+    staging = tmp_path / "staging"
+    _drop(staging, "late", "2026-11-01T10:00:00Z")
+    old = time.time() - 400 * 86400
+    for p in (staging / "recordings").iterdir():
+        os.utime(p, (old, old))
+        p.rename(tmp_path / "recordings" / p.name)
+    res = _eval(tmp_path, cursor=first.cursor)
+    assert [r.partition_key for r in res.run_requests] == ["2026-11-01"]
+
+
+def test_cursor_forgets_files_older_than_the_window_without_rerequesting_them(tmp_path, monkeypatch):
+    import sensors.recordings as rec_sensor
+
+    monkeypatch.setattr(rec_sensor, "ARRIVAL_WINDOW_NS", 0)  # every file is "old" once seen
+    for i in range(5):
+        _drop(tmp_path, f"c{i}", "2026-11-02T10:00:00Z")
+    first = _eval(tmp_path)
+    assert len(first.run_requests) == 1
+    cur = json.loads(first.cursor)
+    assert cur["recent"] == {} and cur["hwm"] > 0  # nothing kept per file: the cursor stays small
+    again = _eval(tmp_path, cursor=first.cursor)
+    assert not again.run_requests
+    time.sleep(0.01)  # a later change time than the mark
+    _drop(tmp_path, "c9", "2026-11-04T10:00:00Z")
+    third = _eval(tmp_path, cursor=again.cursor or first.cursor)
+    assert [r.partition_key for r in third.run_requests] == ["2026-11-04"]
+
+
+def test_cursor_of_the_previous_version_is_understood(tmp_path):
+    _drop(tmp_path, "c1", "2026-11-02T10:00:00Z")
+    from pipeline.domain.intake.landing import LocalLandingZone
+
+    old_cursor = json.dumps({f.key: f.signature for f in LocalLandingZone(tmp_path).list("recordings")})
+    assert not _eval(tmp_path, cursor=old_cursor).run_requests
+    _drop(tmp_path, "c2", "2026-11-03T10:00:00Z")
+    res = _eval(tmp_path, cursor=old_cursor)
+    assert [r.partition_key for r in res.run_requests] == ["2026-11-03"]
+    assert "hwm" in json.loads(res.cursor)
+    assert not _eval(tmp_path, cursor=res.cursor).run_requests
+
+
+def test_landing_file_suffix_matches_pathlib():
+    from pipeline.domain.intake.landing import LandingFile
+
+    for name in ("a.wav", "A.WAV", "a.tar.gz", "a.", ".wav", "a", "a..b", "..", "...x", "x.Json", "c.aws.json"):
+        assert LandingFile(f"recordings/{name}", name, 0, 0).suffix == Path(name).suffix.lower(), name
