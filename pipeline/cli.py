@@ -518,9 +518,9 @@ def adapters_serve_check(version: str = typer.Argument(None, help="Default: the 
         answer = chat_sft.generate(model, tok, [{"role": "user", "content": prompt}], max_new_tokens=40)
         out = {"version": version, "reply": answer}
     else:
-        from pipeline.domain.learning.training import load_classifier
+        from pipeline.domain.learning.ensemble import load_intent_model
 
-        clf = load_classifier(manifest["base_model"], path)
+        clf = load_intent_model(manifest["base_model"], path)
         probs = clf.predict_proba([prompt])[0]
         best = int(probs.argmax())
         out = {"version": version, "label": clf.label_names[best], "probability": round(float(probs[best]), 4)}

@@ -41,7 +41,7 @@ def run(extras: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
             log(f"training step {step}/{total} loss={loss:.4f} ({time.perf_counter() - t0:.0f} s)")
 
     log(f"training a {kind} adapter on dataset {dataset['version']} (pid {os.getpid()})")
-    res = train_adapter(store, dataset, settings, progress, name=kind)
+    res = train_adapter(store, dataset, settings, progress, name=kind, on_message=log)
     meta = {"adapter_version": res.version, "adapter_name": kind, "steps": res.steps,
             "train_seconds": round(res.seconds, 1), "train_rows": res.train_rows,
             "labels": len(res.manifest.get("label_names") or []), "dataset_version": dataset["version"],

@@ -47,7 +47,8 @@ def build_resources(settings: Settings) -> dict[str, Any]:
                                 quasi_identifiers=list(red_cfg.get("quasi_identifiers") or []))
     trainer = TrainerResource(
         base_model_path=train_cfg.get("base_model_path"), registry_dir=str(settings.home / "registry"),
-        epochs=int(train_cfg.get("epochs", 8)), max_steps=train_cfg.get("max_steps"),
+        epochs=train_cfg.get("epochs"), max_steps=train_cfg.get("max_steps"),
+        intent_recipe=dict(train_cfg.get("intent_recipe") or {}),
         min_examples=int(train_cfg.get("min_examples", 50)), min_new_examples=int(train_cfg.get("min_new_examples", 50)),
         lock_stale_after_s=float(train_cfg.get("lock_stale_after_s", 6 * 3600)),
         chat_tokenizer_path=train_cfg.get("chat_tokenizer_path"), max_tokens=int(train_cfg.get("max_tokens", 2048)),

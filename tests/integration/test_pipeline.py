@@ -228,7 +228,12 @@ def test_adapter_trained_registered_and_evaluated(run):
     meta = store.get_json(f"adapters/intent/{version}/training_metadata.json")
     assert meta["dataset_version"] == lora["dataset_version"] and len(meta["base_model_sha256"]) == 64
     assert meta["code_version"] and meta["seed"] == 0 and "train_loss" in meta["metrics"]
-    assert store.exists(f"adapters/intent/{version}/adapter_model.safetensors")
+    # the intent model is the benchmarked ensemble: adapters per seed + the regressions' weights
+    ens = store.get_json(f"adapters/intent/{version}/ensemble.json")
+    assert ens["adapters"] == ["adapter_seed0", "adapter_seed1"] and ens["features"] == ["base", "mpnet"]
+    assert store.exists(f"adapters/intent/{version}/adapter_seed0/adapter_model.safetensors")
+    assert store.exists(f"adapters/intent/{version}/ensemble_logreg.safetensors")
+    assert meta["config"]["recipe"]["seeds"] == [0, 1] and len(meta["config"]["adapters"]) == 2
 
 
 def test_vector_index_rows_are_redacted_and_tenant_scoped(run):

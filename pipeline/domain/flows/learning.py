@@ -35,8 +35,10 @@ class TrainerSettings:
 
     registry_dir: str
     base_model_path: str | None = None
-    epochs: int = 8
+    epochs: int | None = None  # None: the intent recipe's
     max_steps: int | None = None
+    #: overrides of the intent ensemble's recipe (:data:`~pipeline.domain.learning.ensemble.DEFAULT_RECIPE`)
+    intent_recipe: dict[str, Any] = field(default_factory=dict)
     chat_base_model_path: str | None = None
     chat_max_steps: int | None = None
     device: str | None = None
@@ -68,7 +70,22 @@ class TrainerSettings:
     def train_config(self) -> Any:
         from pipeline.domain.learning.training import TrainConfig
 
-        return TrainConfig(epochs=self.epochs, max_steps=self.max_steps)
+        return TrainConfig(**{"max_steps": self.max_steps, **({"epochs": self.epochs} if self.epochs else {})})
+
+    def recipe(self) -> dict[str, Any]:
+        """The intent recipe: the benchmarked default (``DEFAULT_RECIPE``) with
+        ``intent_recipe``, ``epochs`` and ``max_steps`` on top."""
+        from pipeline.domain.learning.ensemble import DEFAULT_RECIPE
+
+        unknown = sorted(set(self.intent_recipe) - set(DEFAULT_RECIPE))
+        if unknown:
+            raise ValueError(f"training.intent_recipe: unknown keys {unknown} (known: {sorted(DEFAULT_RECIPE)})")
+        r = {**DEFAULT_RECIPE, **self.intent_recipe}
+        if self.epochs:
+            r["epochs"] = self.epochs
+        if self.max_steps is not None:
+            r["max_steps"] = self.max_steps
+        return r
 
     def registry(self, name: str = "intent", store: ObjectStore | None = None) -> Any:
         """Adapter ``name``'s registry under ``registry_dir/<name>``; with ``store`` it is
@@ -82,7 +99,8 @@ class TrainerSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return {"registry_dir": self.registry_dir, "base_model_path": self.base_model_path,
-                "epochs": self.epochs, "max_steps": self.max_steps, "chat_base_model_path": self.chat_base_model_path,
+                "epochs": self.epochs, "max_steps": self.max_steps, "intent_recipe": dict(self.intent_recipe),
+                "chat_base_model_path": self.chat_base_model_path,
                 "chat_max_steps": self.chat_max_steps, "device": self.device}
 
 
@@ -96,11 +114,14 @@ class TrainedAdapter:
 
 
 def train_adapter(store: ObjectStore, dataset: dict, trainer: TrainerSettings,
-                  on_progress: Callable[[int, int, float], None] | None, name: str = "intent") -> TrainedAdapter:
+                  on_progress: Callable[[int, int, float], None] | None, name: str = "intent",
+                  on_message: Callable[[str], None] | None = None) -> TrainedAdapter:
     """Train adapter ``name`` on a dataset version's train+validation rows and register
-    it (published to ``adapters/<name>/<version>/`` with its training metadata)."""
+    it (published to ``adapters/<name>/<version>/`` with its training metadata). The
+    intent model is the ensemble of :func:`~pipeline.domain.learning.ensemble.train_intent_model`
+    (the code ``benchmarks/banking77.py`` measures), with ``trainer.recipe()``."""
+    from pipeline.domain.learning.ensemble import train_intent_model
     from pipeline.domain.learning.registry import model_fingerprint
-    from pipeline.domain.learning.training import train_lora_classifier
 
     if name == CHAT:
         return _train_chat_adapter(store, dataset, trainer, on_progress)
@@ -110,17 +131,28 @@ def train_adapter(store: ObjectStore, dataset: dict, trainer: TrainerSettings,
     texts, labels = [r["text"] for r in train], [r["intent"] for r in train]
     base = trainer.base_model()
     reg = trainer.registry(name, store)
-    cfg = trainer.train_config()
+    recipe = trainer.recipe()
     with tempfile.TemporaryDirectory() as tmp:
-        result = train_lora_classifier(base, texts, labels, cfg, Path(tmp) / "adapter", on_progress=on_progress)
+        ens, info = train_intent_model(texts, labels, Path(tmp) / "adapter", recipe, on_progress=on_message,
+                                       base_model_path=base, on_step=on_progress)
+        steps = sum(info["adapter_steps"])
+        metrics = {"train_loss": (sum(info["adapter_train_loss"]) / len(info["adapter_train_loss"])
+                                  if info["adapter_train_loss"] else None),
+                   "val_accuracy": info["val_accuracy"], "val_accuracy_crossfit": info["val_accuracy_crossfit"],
+                   "n_val": info["n_val"]}
         manifest = {"base_model": base, "base_model_sha256": model_fingerprint(base),
                     "dataset_version": dataset["version"], "train_rows": len(texts),
-                    "label_names": list(result.label_names), "steps": result.steps,
-                    "seconds": result.seconds, "metrics": {"train_loss": result.train_loss},
-                    "config": cfg.to_dict(), "seed": cfg.seed}
-        version = reg.register(result.adapter_dir, manifest)
+                    "label_names": list(ens.label_names), "steps": steps,
+                    "seconds": info["train_seconds"], "metrics": metrics,
+                    "config": {"recipe": recipe, "adapters": info["adapter_configs"]},
+                    "ensemble": {"weights": {"adapters": ens.weight, "logreg": round(ens.logreg_weight, 4),
+                                             "tfidf": ens.tfidf_weight},
+                                 "logreg_C": ens.C, "tfidf_C": ens.tfidf_C, "features": ens.features,
+                                 "fixed_weights": info["fixed_weights"]},
+                    "seed": recipe["seeds"][0] if recipe["seeds"] else None}
+        version = reg.register(Path(tmp) / "adapter", manifest)
     manifest = {**reg.manifest(version), "uri": reg.version_uri(version), "registry_path": str(reg.path(version))}
-    return TrainedAdapter(version, result.steps, result.seconds, len(texts), manifest)
+    return TrainedAdapter(version, steps, info["train_seconds"], len(texts), manifest)
 
 
 CHAT = "chat"
@@ -265,7 +297,8 @@ def evaluate_adapter(store: ObjectStore, adapter: dict, dataset: dict, trainer: 
         reliability_png,
         report_markdown,
     )
-    from pipeline.domain.learning.training import _embed, base_classifier, load_classifier
+    from pipeline.domain.learning.ensemble import load_intent_model, tuned_encoder
+    from pipeline.domain.learning.training import _embed, base_classifier
 
     test = read_split(store, dataset, "test")
     train = read_split(store, dataset, "train") + read_split(store, dataset, "validation")
@@ -273,7 +306,7 @@ def evaluate_adapter(store: ObjectStore, adapter: dict, dataset: dict, trainer: 
     labels = sorted(set(y) | set(adapter["label_names"]))
     reg = trainer.registry("intent", store)
     base_model = trainer.base_model()
-    candidate_clf = load_classifier(base_model, reg.path(adapter["version"]))
+    candidate_clf = load_intent_model(base_model, reg.path(adapter["version"]))
     probs = candidate_clf.predict_proba(texts)
     cand_pred = [candidate_clf.label_names[i] for i in probs.argmax(axis=1)] if len(texts) else []
     cand = evaluate_predictions(y, cand_pred, labels)
@@ -283,14 +316,14 @@ def evaluate_adapter(store: ObjectStore, adapter: dict, dataset: dict, trainer: 
     champ_version = reg.champion()
     champion, champ_pred = None, None
     if champ_version and champ_version != adapter["version"]:
-        champ_pred = load_classifier(base_model, reg.path(champ_version)).predict(texts)
+        champ_pred = load_intent_model(base_model, reg.path(champ_version)).predict(texts)
         champion = evaluate_predictions(y, champ_pred, labels)
     other = champ_pred if champ_pred is not None else base_pred
     significance = mcnemar([p == t for p, t in zip(cand_pred, y)], [p == t for p, t in zip(other, y)])
     significance["versus"] = "champion" if champ_pred is not None else "base"
     correct = [p == t for p, t in zip(cand_pred, y)]
     cal = calibration([float(p) for p in probs.max(axis=1)], correct)
-    general = {"candidate": general_ability(lambda t: _embed(candidate_clf, t)),
+    general = {"candidate": general_ability(lambda t: _embed(tuned_encoder(candidate_clf), t)),
                "reference": general_ability(getattr(base_clf, "embed"))}
     decision = compare_for_promotion(cand, champion, base, general, min_gain=min_gain, significance=significance,
                                      alpha=alpha, min_general_retention=min_general_retention)

