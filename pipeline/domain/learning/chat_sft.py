@@ -253,7 +253,7 @@ class ChatSFTConfig:
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    max_steps: int | None = 150
+    max_steps: int | None = 100
     epochs: int = 1
     batch_size: int = 4
     max_len: int = 512
