@@ -564,24 +564,8 @@ def eval_loss(
 ) -> float:
     """Mean cross-entropy over the assistant tokens of ``rows`` (token-weighted: every
     assistant token counts once; row weights are ignored)."""
-    import torch
-
     items, _ = prepare_rows(rows, tokenizer, max_len, use_weights=False)
-    order = sorted(range(len(items)), key=lambda i: -len(items[i].input_ids))
-    total, count = 0.0, 0
-    pad = _pad_id(tokenizer)
-    was_training = model.training
-    model.eval()
-    try:
-        with _Threads(threads), torch.inference_mode():
-            for b in range(0, len(order), batch_size):
-                batch = [items[i] for i in order[b : b + batch_size]]
-                losses, _ = _token_losses(model, *_pad_batch(batch, pad, _model_device(model)))
-                total += float(losses.sum())
-                count += int(losses.numel())
-    finally:
-        model.train(was_training)
-    return total / count
+    return _mean_token_loss(model, tokenizer, items, batch_size, threads)
 
 
 def general_loss(
@@ -595,8 +579,6 @@ def general_loss(
     """Plain LM cross-entropy on general text (every token after the first, token-
     weighted): the forgetting check. Texts are tokenised as the tokenizer does by
     default and cut to ``max_len`` tokens."""
-    import torch
-
     if isinstance(texts, str) or not isinstance(texts, Sequence):
         raise TypeError("texts must be a list of strings")
     items = []
@@ -608,15 +590,24 @@ def general_loss(
             items.append(Encoded(ids, list(ids), 1.0, False))
     if not items:
         raise ValueError("no text with at least 2 tokens")
-    items.sort(key=lambda x: -len(x.input_ids))
+    return _mean_token_loss(model, tokenizer, items, batch_size, threads)
+
+
+def _mean_token_loss(model: Any, tokenizer: Any, items: Sequence[Encoded], batch_size: int,
+                     threads: int | None) -> float:
+    """Token-weighted mean cross-entropy of ``items`` (longest first, in eval mode; the
+    model's training flag is restored)."""
+    import torch
+
+    order = sorted(items, key=lambda x: -len(x.input_ids))
     total, count = 0.0, 0
     pad = _pad_id(tokenizer)
     was_training = model.training
     model.eval()
     try:
         with _Threads(threads), torch.inference_mode():
-            for b in range(0, len(items), batch_size):
-                losses, _ = _token_losses(model, *_pad_batch(items[b : b + batch_size], pad, _model_device(model)))
+            for b in range(0, len(order), batch_size):
+                losses, _ = _token_losses(model, *_pad_batch(order[b : b + batch_size], pad, _model_device(model)))
                 total += float(losses.sum())
                 count += int(losses.numel())
     finally:
