@@ -14,7 +14,6 @@ from pydantic import Field
 
 from pipeline.domain.learning.registry import AdapterRegistry, TrainingLock
 from pipeline.domain.flows.learning import TrainerSettings
-from pipeline.domain.learning.training import TrainConfig
 
 
 class TrainerResource(dg.ConfigurableResource):
@@ -62,9 +61,6 @@ class TrainerResource(dg.ConfigurableResource):
 
     def base_model(self) -> str:
         return self.settings().base_model()
-
-    def train_config(self) -> TrainConfig:
-        return self.settings().train_config()
 
     def registry(self, name: str = "intent", store: Any = None) -> AdapterRegistry:
         """The registry of adapter ``name``; with ``store`` (the object store) it is

@@ -6,6 +6,7 @@ are built in :mod:`pipeline.domain.flows.datasets`, the labelling loop lives in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -67,11 +68,6 @@ class TrainerSettings:
 
         return self.base_model_path or default_base_model_path()
 
-    def train_config(self) -> Any:
-        from pipeline.domain.learning.training import TrainConfig
-
-        return TrainConfig(**{"max_steps": self.max_steps, **({"epochs": self.epochs} if self.epochs else {})})
-
     def recipe(self) -> dict[str, Any]:
         """The intent recipe: the benchmarked default (``DEFAULT_RECIPE``) with
         ``intent_recipe``, ``epochs`` and ``max_steps`` on top."""
@@ -98,10 +94,7 @@ class TrainerSettings:
         return reg
 
     def to_dict(self) -> dict[str, Any]:
-        return {"registry_dir": self.registry_dir, "base_model_path": self.base_model_path,
-                "epochs": self.epochs, "max_steps": self.max_steps, "intent_recipe": dict(self.intent_recipe),
-                "chat_base_model_path": self.chat_base_model_path,
-                "chat_max_steps": self.chat_max_steps, "device": self.device}
+        return dataclasses.asdict(self)
 
 
 @dataclass
