@@ -136,3 +136,76 @@ def test_audio_redaction_refuses_audio_that_changed_after_ingest(tmp_path: Path)
     assert not store.exists(CallKeys(date, "acme", "bad").redacted_audio)
     assert store.exists(CallKeys(date, "acme", "good").redacted_audio)
     assert ledger.audit_rows(call_id="bad", action="raw_audio_access") == []
+
+
+def test_audio_redaction_listens_around_each_muted_value(tmp_path: Path) -> None:
+    """silver/redacted_audio's verification, end to end over real WAV bytes with a stand-in
+    decoder that 'hears' a word where its tone still sounds (440 Hz = the name, 880 Hz = a
+    common word the engine tagged as a name). Call ``clipped``: the transcript's word time
+    is late, the mute misses the name's start -> quarantined. Call ``ok``: both values muted;
+    the common word is said again elsewhere, which is not a leak of what was muted."""
+    import numpy as np
+    import soundfile as sf
+
+    from pipeline.domain.core.keys import CallKeys
+    from pipeline.domain.core.ledger import Ledger, sqlite_url
+    from pipeline.domain.core.models import CallMetadata, Consent, Segment, Transcript
+    from pipeline.domain.core.storage import LocalObjectStore
+    from pipeline.domain.flows.redaction import redact_audio_partition
+
+    sr = 16000
+
+    def call_audio(tones: list[tuple[float, float, float]]) -> bytes:
+        data = np.zeros((20 * sr, 2), dtype="float32")
+        for a, b, hz in tones:
+            t = np.arange(int(a * sr), int(b * sr)) / sr
+            data[int(a * sr):int(b * sr), 0] = 0.5 * np.sin(2 * np.pi * hz * t)
+        buf = io.BytesIO()
+        sf.write(buf, data, sr, format="WAV", subtype="PCM_16")
+        return buf.getvalue()
+
+    heard_lengths: list[float] = []
+
+    def hears(wav: bytes) -> str:
+        data, rate = sf.read(io.BytesIO(wav), always_2d=True, dtype="float32")
+        heard_lengths.append(len(data) / rate)
+        spec = np.abs(np.fft.rfft(data[:, 0]))
+        freqs = np.fft.rfftfreq(len(data), 1 / rate)
+        strong = lambda hz: spec[np.abs(freqs - hz) < 5].max(initial=0) > 50  # noqa: E731
+        return " ".join(w for hz, w in ((440, "sarah"), (880, "perfect")) if strong(hz))
+
+    store, ledger = LocalObjectStore(tmp_path / "objects"), Ledger(sqlite_url(tmp_path / "ledger.db"))
+    ledger.create_all()
+    date = "2026-11-03"
+    text = "this is Sarah and that is perfect"
+    name, word = (text.index("Sarah"), text.index("Sarah") + 5), (text.index("perfect"), len(text))
+    calls = {  # call: (tones, the transcript's word times of the name and of the word)
+        "ok": ([(2.0, 2.6, 440), (8.0, 8.4, 880), (15.0, 15.4, 880)], (2.0, 2.6), (8.0, 8.4)),
+        "clipped": ([(10.0, 10.6, 440)], (10.5, 10.9), (17.0, 17.2)),
+    }
+    for cid, (tones, t_name, t_word) in calls.items():
+        wav = call_audio(tones)
+        meta = CallMetadata(call_id=cid, tenant="acme", started_at=datetime(2026, 11, 3, 9, tzinfo=timezone.utc),
+                            agent_id="a1", direction="inbound", consent=Consent("granted", True))
+        ledger.ingest_call(meta, f"h-{cid}", source=f"{cid}.json")
+        keys = CallKeys(date, "acme", cid)
+        store.put_bytes(keys.bronze_audio(".wav"), wav)
+        store.put_json(keys.bronze_sidecar, {"call_id": cid, "tenant": "acme", "audio_key": keys.bronze_audio(".wav"),
+                                             "audio_sha256": hashlib.sha256(wav).hexdigest()})
+        store.put_json(keys.transcript, Transcript("asr", [Segment("customer", 0.0, 20.0, text)]).to_dict())
+        store.put_json(keys.redacted_transcript, {"segments": [], "pii_spans": [
+            {"segment": 0, "start": name[0], "end": name[1], "entity_type": "PERSON", "t_start": t_name[0], "t_end": t_name[1]},
+            {"segment": 0, "start": word[0], "end": word[1], "entity_type": "PERSON", "t_start": t_word[0], "t_end": t_word[1]},
+        ]})
+
+    report = redact_audio_partition(store, ledger, date, padding_s=0.1, actor="test", transcribe=hears)
+    assert report.processed == ["ok"]
+    assert [(q.call_id, q.reason) for q in report.quarantined] == [("clipped", "audio_pii_audible")]
+    assert store.exists(CallKeys(date, "acme", "ok").redacted_audio)
+    assert not store.exists(CallKeys(date, "acme", "clipped").redacted_audio)
+    assert report.counts["verified_calls"] == 2
+    # one packed recording per call (the stretches around its values, never the 20 s call),
+    # plus the name's stretch alone to confirm what was heard in call "clipped"
+    assert len(heard_lengths) == 3 and max(heard_lengths) < 10.0
+    # the whole-call check this replaced would have heard "perfect" at 15 s in call "ok"
+    assert "perfect" in hears(store.get_bytes(CallKeys(date, "acme", "ok").redacted_audio))

@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 from pipeline.domain.core.models import Segment, Transcript, Word
-from pipeline.domain.privacy.audio import infer_value_type, pii_time_spans, verify_redacted_audio
+from pipeline.domain.privacy.audio import (
+    infer_value_type,
+    pii_time_spans,
+    verification_windows,
+    verify_redacted_audio,
+    verify_redacted_windows,
+)
 from pipeline.domain.privacy.engine import Redactor, normalise_value, redact_jsonl
 from pipeline.domain.privacy.residual import residual_pii
 from pipeline.domain.privacy.spans import ENTITY_TYPES, PiiSpan, merge_spans
@@ -580,6 +586,65 @@ def test_verify_redacted_audio_bad_input(args, kwargs, exc, match) -> None:
     args = (args[0] if args[0] is not None else _fake_asr("hello"),) + args[1:]
     with pytest.raises(exc, match=match):
         verify_redacted_audio(*args, **kwargs)
+
+
+def test_verification_windows_widen_merge_and_clip() -> None:
+    # 0.2-0.5 clipped at 0; 3.0-3.4 and 4.5-5.0 overlap once widened by 1 s; 20-21 alone
+    got = verification_windows([(4.5, 5.0), (0.2, 0.5), (20.0, 21.0), (3.0, 3.4)], context_s=1.0)
+    assert got == [(0.0, 1.5, [1]), (2.0, 6.0, [3, 0]), (19.0, 22.0, [2])]
+    assert verification_windows([], 1.0) == []
+    with pytest.raises(ValueError, match="context_s"):
+        verification_windows([(1.0, 2.0)], -0.1)
+    with pytest.raises(ValueError, match="ends before it starts"):
+        verification_windows([(2.0, 1.0)], 1.0)
+
+
+def _window_asr(heard_by_window: dict[tuple[float, float], str], seen: list[list[tuple[float, float]]]):
+    def transcribe_windows(windows: list[tuple[float, float]]) -> str:
+        seen.append(list(windows))
+        return " ".join(heard_by_window.get(w, "") for w in windows)
+    return transcribe_windows
+
+
+def test_verify_redacted_windows_listens_only_around_the_muted_values() -> None:
+    """A value is a leak when it is heard around the muted values. A common word the engine
+    tagged as a name ("perfect") spoken again elsewhere in the call is not: that is what
+    made whole-call verification quarantine most five-minute benchmark calls."""
+    times = [(10.0, 10.4), (60.0, 61.2), (200.0, 200.3)]
+    values = ["perfect", "555-123-4567", "Sarah Lee"]
+    types = ["PERSON", "PHONE", "PERSON"]
+    seen: list[list[tuple[float, float]]] = []
+    heard = {(8.5, 11.9): "that's [silence] thank you",          # muted well
+             (58.5, 62.7): "it is five five five one two three",  # the mute clipped the phone
+             (198.5, 201.8): "yes lee speaking"}                  # half of the name is heard
+    out = verify_redacted_windows(_window_asr(heard, seen), times, values, types)
+    assert out == ["PHONE", "PERSON"]
+    # all stretches in ONE request, then each stretch where something was heard, alone
+    assert seen == [sorted(heard), [(58.5, 62.7)], [(198.5, 201.8)]]
+    # "perfect" said next to the muted phone number: heard in the packed stretches, but not
+    # in its own stretch, so not a leak of that value
+    seen.clear()
+    nearby = {(8.5, 11.9): "", (58.5, 62.7): "perfect, five five five one two three", (198.5, 201.8): ""}
+    assert verify_redacted_windows(_window_asr(nearby, seen), times, values, types) == ["PHONE"]
+    assert seen == [sorted(nearby), [(8.5, 11.9)], [(58.5, 62.7)]]
+    unmuted = {(8.5, 11.9): "perfect", (58.5, 62.7): "", (198.5, 201.8): "okay"}  # in its own stretch
+    assert verify_redacted_windows(_window_asr(unmuted, []), times, values, types) == ["PERSON"]
+    seen.clear()
+    assert verify_redacted_windows(_window_asr({}, seen), times, values, types) == [] and len(seen) == 1
+
+
+def test_verify_redacted_windows_bad_input() -> None:
+    asr = _window_asr({}, [])
+    with pytest.raises(TypeError, match="transcribe_windows must be callable"):
+        verify_redacted_windows("nope", [(1.0, 2.0)], ["x"], ["PERSON"])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="parallel"):
+        verify_redacted_windows(asr, [(1.0, 2.0)], ["x", "y"], ["PERSON"])
+    with pytest.raises(ValueError, match="unknown entity types"):
+        verify_redacted_windows(asr, [(1.0, 2.0)], ["x"], ["SHOE_SIZE"])
+    with pytest.raises(TypeError, match=r"transcribe_windows\(\) returned bytes"):
+        verify_redacted_windows(lambda ws: b"x", [(1.0, 2.0)], ["555 123 4567"], ["PHONE"])  # type: ignore[arg-type,return-value]
+    seen: list[list[tuple[float, float]]] = []
+    assert verify_redacted_windows(_window_asr({}, seen), [(1.0, 2.0)], ["  "], ["PERSON"]) == [] and seen == []
 
 
 def test_verify_redacted_audio_transcriber_must_return_text() -> None:

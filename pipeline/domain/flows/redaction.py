@@ -30,14 +30,14 @@ from pipeline.domain.flows.common import (
     open_quarantine_ids,
 )
 from pipeline.domain.intake.ingest import StageReport, partition_calls
-from pipeline.domain.privacy.audio import pii_time_spans, verify_redacted_audio
+from pipeline.domain.privacy.audio import pii_time_spans, verify_redacted_windows
 from pipeline.domain.privacy.engine import Redactor
 from pipeline.domain.privacy.residual import residual_pii
 from pipeline.domain.privacy.transcripts import redact_transcript
 from pipeline.domain.speech.audio import AudioError
 
 REDACT_VERSION = "3"
-REDACT_AUDIO_VERSION = "1"
+REDACT_AUDIO_VERSION = "2"  # 2: verified around the muted spans, not over the whole call
 REDACT_EVENTS_VERSION = "2"
 
 # Declared event-payload schema: fields that carry PII by definition. Everything else that
@@ -148,9 +148,10 @@ def redact_audio_partition(store: ObjectStore, ledger: Ledger, date: str, paddin
                            transcribe: Callable[[bytes], str] | None = None) -> StageReport:
     """Silence PII word spans in each call's audio, from the redacted transcript's spans.
 
-    With ``transcribe`` (the real ASR), the redacted audio is re-transcribed and scanned for
-    the redacted values; a call whose PII is still audible is quarantined
-    (``audio_pii_audible``) and its redacted audio is not written."""
+    With ``transcribe`` (the real ASR: WAV bytes -> text), the redacted audio around the
+    muted values is re-transcribed and scanned for them (``verify_redacted_windows``); a
+    call whose PII is still audible is quarantined (``audio_pii_audible``) and its redacted
+    audio is not written."""
     report = StageReport()
     for call in partition_calls(ledger, date):
         cid = call["call_id"]
@@ -180,8 +181,13 @@ def redact_audio_partition(store: ObjectStore, ledger: Ledger, date: str, paddin
         ledger.audit("raw_audio_access", actor, cid, call["tenant"], reason="audio redaction",
                      details={"uri": store.uri(sc["audio_key"])})
         if transcribe is not None and spans:
-            values, types = _redacted_values(store, keys, red.get("pii_spans", []))
-            audible = verify_redacted_audio(_quiet(transcribe), wav, values, types)
+            values, types, times = _redacted_values(store, keys, red.get("pii_spans", []))
+            # a value without word times was never muted: it is still in the audio
+            audible = [t for t, ts in zip(types, times) if ts is None]
+            timed = [i for i, ts in enumerate(times) if ts is not None]
+            audible += verify_redacted_windows(_windows_transcriber(_quiet(transcribe), wav),
+                                               [times[i] for i in timed], [values[i] for i in timed],
+                                               [types[i] for i in timed])
             report.counts["verified_calls"] += 1
             if audible:
                 _quarantine(ledger, report, cid, date, call["tenant"], "redact_audio", "audio_pii_audible",
@@ -199,17 +205,50 @@ def redact_audio_partition(store: ObjectStore, ledger: Ledger, date: str, paddin
     return report
 
 
-def _redacted_values(store: ObjectStore, keys: CallKeys, pii_spans: list[dict]) -> tuple[list[str], list[str]]:
-    """The raw values behind a call's spans, read from the raw transcript, only to check
-    the redacted audio; they never leave this function's caller."""
+def _redacted_values(store: ObjectStore, keys: CallKeys,
+                     pii_spans: list[dict]) -> tuple[list[str], list[str], list[tuple[float, float] | None]]:
+    """The raw values behind a call's spans (with their types and word times, None when the
+    span has none), read from the raw transcript, only to check the redacted audio; they
+    never leave this function's caller."""
     raw = Transcript.from_dict(store.get_json(keys.transcript))
-    values, types = [], []
+    values, types, times = [], [], []
     for sp in pii_spans:
         seg = raw.segments[sp["segment"]] if 0 <= sp.get("segment", -1) < len(raw.segments) else None
         if seg is not None:
             values.append(seg.text[sp["start"]:sp["end"]])
             types.append(sp["entity_type"])
-    return values, types
+            has_times = sp.get("t_start") is not None and sp.get("t_end") is not None
+            times.append((float(sp["t_start"]), float(sp["t_end"])) if has_times else None)
+    return values, types, times
+
+
+#: silence between the stretches packed into one recording for verification
+PACK_GAP_S = 1.0
+
+
+def _windows_transcriber(transcribe: Callable[[bytes], str], wav_bytes: bytes) -> Callable[[list[tuple[float, float]]], str]:
+    """``[(start_s, end_s), ...] -> the text heard in them``: the stretches of one WAV are
+    packed into ONE recording, PACK_GAP_S of silence apart, and transcribed once (Whisper's
+    encoder always reads 30 s: one short stretch costs as much as a packed half-minute)."""
+    import numpy as np
+    import soundfile as sf
+
+    data, sr = sf.read(io.BytesIO(wav_bytes), always_2d=True, dtype="float32")
+    gap = np.zeros((int(PACK_GAP_S * sr), data.shape[1]), dtype="float32")
+
+    def run(windows: list[tuple[float, float]]) -> str:
+        parts = []
+        for start, end in windows:
+            a, b = max(0, int(start * sr)), min(len(data), int(end * sr) + 1)
+            if b > a:
+                parts += [data[a:b], gap]
+        if not parts:
+            return ""
+        buf = io.BytesIO()
+        sf.write(buf, np.concatenate(parts), sr, format="WAV", subtype="PCM_16")
+        return transcribe(buf.getvalue())
+
+    return run
 
 
 def _quiet(transcribe: Callable[[bytes], str]) -> Callable[[bytes], str]:
