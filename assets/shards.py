@@ -18,9 +18,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from pipeline.domain.flows.common import Shard
-from pipeline.settings import load_settings
-
-DEFAULT_SHARDS = 2
+from pipeline.settings import DEFAULT_SHARDS, load_settings
 
 
 def shard_setting() -> int:

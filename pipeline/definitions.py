@@ -15,6 +15,7 @@ from pipeline.jobs import (
     retention_job,
     training_job,
 )
+from pipeline.distributed import step_executor
 from pipeline.k8s import k8s_executor
 from pipeline.settings import get_settings
 from resources import build_resources
@@ -32,5 +33,7 @@ def defs() -> dg.Definitions:
         sensors=[new_recordings, completed_annotations, ab_rollback, run_failures],
         schedules=[retention_schedule, training_schedule, drift_schedule, redaction_quality_schedule],
         resources=build_resources(get_settings()),
-        executor=k8s_executor(),  # None (Dagster's default) unless CALLFORGE_K8S_EXECUTOR_CONFIG names it
+        # k8s_job_executor when CALLFORGE_K8S_EXECUTOR_CONFIG names its YAML; else the default
+        # executor with forkserver step processes (pipeline/distributed.py)
+        executor=k8s_executor() or step_executor(),
     )

@@ -88,7 +88,13 @@ class Settings:
             return max(1, int(env))
         from pipeline.domain.speech.asr import default_workers
 
-        return int(self.section("asr").get("workers") or default_workers())
+        configured = self.section("asr").get("workers")
+        if configured:
+            return int(configured)
+        # the shard steps of silver/transcripts already run side by side: each gets its share
+        # of the cores (2 shards on 2 cores: one process each, not 2 x 2 competing for 2 cores)
+        shards = max(1, int(self.section("execution").get("shards") or DEFAULT_SHARDS))
+        return max(1, default_workers() // shards)
 
 
 def _tenant_settings(base: TenantSettings, d: dict[str, Any]) -> TenantSettings:
@@ -124,6 +130,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raw=raw,
         root=path.resolve().parent,
     )
+
+
+#: shard steps per heavy asset when ``execution.shards`` is not set (assets/shards.py)
+DEFAULT_SHARDS = 2
 
 
 @lru_cache(maxsize=1)

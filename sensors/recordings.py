@@ -49,7 +49,8 @@ def new_recordings(context: dg.SensorEvaluationContext, landing: LandingZoneReso
     the files changed within ARRIVAL_WINDOW_NS of it}``. A file is new or changed when it is
     within the window and its signature is not in ``recent``: the cursor stays small and a
     tick reads only the sidecars of those calls (the landing zone is still listed once).
-    One run per day partition per batch of changes; run_key makes re-evaluation safe."""
+    One run per day partition per batch of changes; run_key makes re-evaluation safe. Files
+    of a day whose run is still queued join that run instead (``queued_ingest_run``)."""
     lz = landing.get_landing()
     hwm, recent = _recordings_cursor(context.cursor)
     files = [f for f in lz.list("recordings") if f.suffix in AUDIO_EXTENSIONS or f.suffix == ".json"]
@@ -69,13 +70,36 @@ def new_recordings(context: dg.SensorEvaluationContext, landing: LandingZoneReso
         sigs = [f.signature for f in (call.audio, call.sidecar) if f is not None and f.key in changed]
         if sigs:
             by_date[call.date].extend(sigs)
-    requests = []
+    requests, joined = [], {}
     for date, sigs in sorted(by_date.items()):
+        queued = queued_ingest_run(context.instance, date)
+        if queued is not None:
+            # that run has not started: its bronze step will ingest these files with the rest
+            # of the day, so a burst of calls makes one waiting run, not one run per tick
+            joined[date] = queued
+            continue
         requests.append(dg.RunRequest(
             run_key=f"{date}:{stable_hash(sorted(sigs))}", partition_key=date,
             tags={"callforge/trigger": "new_recordings", "callforge/files": str(len(sigs))}))
-    context.log.info(f"{len(changed)} new/changed files -> {len(requests)} partition run(s)")
+    note = "; ".join(f"{date} joins queued run {run_id[:8]}" for date, run_id in joined.items())
+    context.log.info(f"{len(changed)} new/changed files -> {len(requests)} partition run(s)" + (f"; {note}" if note else ""))
+    if not requests:
+        return dg.SensorResult(skip_reason=f"new recordings: {note}", cursor=cursor)
     return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+
+def queued_ingest_run(instance: dg.DagsterInstance, date: str) -> str | None:
+    """The id of a run of ``ingest_job`` for the day ``date`` that this sensor requested and
+    that is still waiting in the run queue, or None. Only a whole-job first attempt counts: a
+    retry re-executes from its failed steps (bronze would not run again), and a run that has
+    started may be past its bronze step."""
+    runs = instance.get_runs(filters=dg.RunsFilter(
+        job_name=ingest_job.name, statuses=[dg.DagsterRunStatus.QUEUED],
+        tags={"dagster/partition": date, "callforge/trigger": "new_recordings"}))
+    for run in runs:
+        if run.parent_run_id is None and run.step_keys_to_execute is None:
+            return run.run_id
+    return None
 
 
 @dg.sensor(job=annotations_job, minimum_interval_seconds=60,

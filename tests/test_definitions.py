@@ -1,5 +1,7 @@
 """The one Definitions entrypoint loads, and holds exactly what the design names."""
 
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -119,17 +121,46 @@ def test_production_profile_uses_envvars_for_secrets(monkeypatch, tmp_path):
 
 
 def test_asr_workers_default_env_and_settings(tmp_path, monkeypatch):
-    """One ASR process per core by default; CALLFORGE_ASR_WORKERS and
-    asr.workers in the settings file override it."""
+    """One ASR process per core by default, shared among the transcription shard steps;
+    CALLFORGE_ASR_WORKERS and asr.workers in the settings file override it."""
     import os
 
     from pipeline.settings import load_settings
 
     monkeypatch.delenv("CALLFORGE_ASR_WORKERS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
     cfg = tmp_path / "none.yaml"
-    cfg.write_text("asr: {}\n")
-    assert load_settings({"CALLFORGE_SETTINGS": str(cfg)}).asr_workers == (os.cpu_count() or 1)
+    cfg.write_text("asr: {}\nexecution: {shards: 1}\n")
+    assert load_settings({"CALLFORGE_SETTINGS": str(cfg)}).asr_workers == 8
+    cfg.write_text("asr: {}\n")  # the default: 2 shards
+    assert load_settings({"CALLFORGE_SETTINGS": str(cfg)}).asr_workers == 4
+    cfg.write_text("asr: {}\nexecution: {shards: 16}\n")
+    assert load_settings({"CALLFORGE_SETTINGS": str(cfg)}).asr_workers == 1
     cfg.write_text("asr: {workers: 5}\n")
     assert load_settings({"CALLFORGE_SETTINGS": str(cfg)}).asr_workers == 5
     monkeypatch.setenv("CALLFORGE_ASR_WORKERS", "2")
     assert load_settings({"CALLFORGE_SETTINGS": str(cfg)}).asr_workers == 2
+
+
+def test_embedded_instance_runs_one_run_per_partition_and_checks_the_queue_every_second(tmp_path):
+    """The repo's dagster.yaml as the daemon reads it: two runs of one day never overlap (they
+    would transcribe the same calls and race on the day's tables); the queue is polled each
+    second; the production file says the same."""
+    import shutil
+
+    repo = Path(__file__).resolve().parents[1]
+    for name, src in (("embedded", repo / "dagster.yaml"), ("postgres", repo / "deploy" / "dagster.postgres.yaml")):
+        home = tmp_path / name
+        home.mkdir()
+        shutil.copy(src, home / "dagster.yaml")
+        if name == "postgres":  # the storage needs a server; the queue settings are what is checked
+            import yaml
+
+            cfg = yaml.safe_load((home / "dagster.yaml").read_text())
+            cfg.pop("storage", None)
+            (home / "dagster.yaml").write_text(yaml.safe_dump(cfg))
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            queue = instance.get_concurrency_config().run_queue_config
+            assert {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} \
+                in queue.tag_concurrency_limits, name
+            assert instance.run_coordinator.dequeue_interval_seconds == 1, name

@@ -434,6 +434,7 @@ def test_instance_loads_with_k8s_launcher_queue_and_pools(instance):
     assert conc.run_queue_config.max_concurrent_runs == 4
     limits = conc.run_queue_config.tag_concurrency_limits
     assert {"key": "callforge/training", "value": "true", "limit": 1} in limits
+    assert {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
     assert type(instance.compute_log_manager).__name__ == "S3ComputeLogManager"
 
 

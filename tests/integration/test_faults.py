@@ -381,8 +381,8 @@ def _dagster_bin(name: str) -> str:
 
 def test_sigkilled_step_is_retried_by_the_daemon_idempotently(tmp_path, monkeypatch):
     """A code server (the code loaded once), the real daemon, automatic run retries. The
-    day's run uses the multiprocess executor with a forkserver (each step its own process,
-    forked from a process that already imported the code: seconds per step, not tens)."""
+    day's run uses the product's executor: each step its own process, forked from a
+    forkserver that already imported the code and the heavy libraries (pipeline/preload.py)."""
     from pipeline.settings import get_settings
     from tests.servers import free_port
 
@@ -445,9 +445,8 @@ def test_sigkilled_step_is_retried_by_the_daemon_idempotently(tmp_path, monkeypa
             capture_output=True, timeout=30, check=False).returncode == 0, poll=2.0)
         # the test launches the day's run itself: the new_recordings sensor must not add another
         cli("sensor", "stop", "new_recordings")
-        run_config = {"execution": {"config": {"multiprocess": {
-            "start_method": {"forkserver": {"preload_modules": ["pipeline.definitions"]}}}}},
-            # not under test here (and a third model load on two busy cores)
+        # the product's executor: forkserver step processes (pipeline/distributed.py)
+        run_config = {  # not under test here (and a third model load on two busy cores)
             "ops": {"silver__redacted_audio": {"config": {"verify": False}}}}
         cli("job", "launch", "-j", "ingest_job", "--tags", json.dumps({"dagster/partition": DAY}),
             "--config-json", json.dumps(run_config))

@@ -105,7 +105,7 @@ def test_s3_landing_zone_and_object_store(s3_endpoint, tmp_path):
     landing = LandingZoneResource(backend="s3", bucket=bucket, prefix="landing", s3=s3)
     store = ObjectStoreResource(backend="s3", bucket=bucket, prefix="lake", s3=s3)
     # the sensor sees the S3 landing zone and asks for the right day partitions
-    with dg.build_sensor_context(resources={"landing": landing}) as ctx:
+    with dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources={"landing": landing}) as ctx:
         res = new_recordings(ctx)
     assert sorted(r.partition_key for r in res.run_requests) == ["2026-11-02", "2026-11-03"]
 

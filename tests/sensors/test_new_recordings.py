@@ -23,7 +23,7 @@ def _drop(root, call_id, started_at, sidecar_extra=None, audio=b"RIFF....WAVE"):
 
 
 def _ctx(root, cursor=None):
-    return dg.build_sensor_context(cursor=cursor, resources={
+    return dg.build_sensor_context(cursor=cursor, instance=dg.DagsterInstance.ephemeral(), resources={
         "landing": LandingZoneResource(root=str(root)),
         "annotation": LabelStudioResource(tasks_dir=str(Path(root) / "tasks"))})
 
@@ -181,3 +181,68 @@ def test_landing_file_suffix_matches_pathlib():
 
     for name in ("a.wav", "A.WAV", "a.tar.gz", "a.", ".wav", "a", "a..b", "..", "...x", "x.Json", "c.aws.json"):
         assert LandingFile(f"recordings/{name}", name, 0, 0).suffix == Path(name).suffix.lower(), name
+
+
+# ---- bursts: files of a day whose run is still queued join that run
+
+
+def _queued_run(instance, date, status=None, **kw):
+    from dagster._core.storage.dagster_run import DagsterRun
+    from dagster._core.utils import make_new_run_id
+
+    from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+
+    tags = {"dagster/partition": date, "callforge/trigger": "new_recordings", **kw.pop("tags", {})}
+    origin = RemoteJobOrigin(repository_origin=RemoteRepositoryOrigin(
+        code_location_origin=RegisteredCodeLocationOrigin("callforge"), repository_name="__repository__"),
+        job_name="ingest_job")  # a queued run names the code location it will be launched from
+    run = DagsterRun(job_name="ingest_job", run_id=make_new_run_id(), tags=tags, remote_job_origin=origin,
+                     status=status or dg.DagsterRunStatus.QUEUED, **kw)
+    instance.add_run(run)
+    return run.run_id
+
+
+def _eval_on(instance, root, cursor=None):
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={
+            "landing": LandingZoneResource(root=str(root)),
+            "annotation": LabelStudioResource(tasks_dir=str(Path(root) / "tasks"))}) as ctx:
+        return new_recordings(ctx)
+
+
+def test_new_files_join_the_days_queued_run_instead_of_queueing_another(tmp_path):
+    from sensors.recordings import queued_ingest_run
+
+    with dg.instance_for_test() as instance:
+        _drop(tmp_path, "c1", "2026-11-02T10:00:00Z")
+        first = _eval_on(instance, tmp_path)
+        assert [r.partition_key for r in first.run_requests] == ["2026-11-02"]
+        queued = _queued_run(instance, "2026-11-02")  # what the daemon made of that request
+        assert queued_ingest_run(instance, "2026-11-02") == queued
+        assert queued_ingest_run(instance, "2026-11-03") is None
+        # more calls of that day while its run waits, and one of another day
+        _drop(tmp_path, "c2", "2026-11-02T10:05:00Z")
+        _drop(tmp_path, "c3", "2026-11-03T09:00:00Z")
+        second = _eval_on(instance, tmp_path, cursor=first.cursor)
+        assert [r.partition_key for r in second.run_requests] == ["2026-11-03"]
+        # c2 is not forgotten: the queued run ingests the whole day when it starts; the
+        # cursor moved past it, so the next tick asks for nothing
+        assert not _eval_on(instance, tmp_path, cursor=second.cursor).run_requests
+        # only c2 of the day arrived: nothing to request, the reason says where it went
+        _drop(tmp_path, "c4", "2026-11-02T10:10:00Z")
+        third = _eval_on(instance, tmp_path, cursor=second.cursor)
+        assert not third.run_requests
+        assert third.skip_reason.skip_message == f"new recordings: 2026-11-02 joins queued run {queued[:8]}"
+        assert json.loads(third.cursor)["hwm"] > json.loads(second.cursor)["hwm"]
+
+
+def test_started_runs_and_retries_are_not_joined(tmp_path):
+    """A run that has started may be past its bronze step, and a retry re-executes only its
+    failed steps: new files of that day get a run of their own."""
+    with dg.instance_for_test() as instance:
+        _queued_run(instance, "2026-11-02", status=dg.DagsterRunStatus.STARTED)
+        _queued_run(instance, "2026-11-02", parent_run_id="a" * 36, root_run_id="a" * 36,
+                    tags={"dagster/parent_run_id": "a" * 36})
+        _queued_run(instance, "2026-11-02", tags={"callforge/trigger": "backfill"})
+        _drop(tmp_path, "c1", "2026-11-02T10:00:00Z")
+        res = _eval_on(instance, tmp_path)
+        assert [r.partition_key for r in res.run_requests] == ["2026-11-02"]
