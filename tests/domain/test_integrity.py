@@ -99,6 +99,21 @@ def test_transcription_flow_quarantines_corrupt_audio_and_goes_on(tmp_path: Path
     assert ledger.processed("transcribe", "good") is not None
 
 
+def _bronze_call(store, ledger, date: str, cid: str, wav: bytes):
+    """An ingested call whose audio and sidecar are in bronze; returns its keys."""
+    from pipeline.domain.core.keys import CallKeys
+    from pipeline.domain.core.models import CallMetadata, Consent
+
+    meta = CallMetadata(call_id=cid, tenant="acme", started_at=datetime(2026, 11, 3, 9, tzinfo=timezone.utc),
+                        agent_id="a1", direction="inbound", consent=Consent("granted", True))
+    ledger.ingest_call(meta, f"h-{cid}", source=f"{cid}.json")
+    keys = CallKeys(date, "acme", cid)
+    store.put_bytes(keys.bronze_audio(".wav"), wav)
+    store.put_json(keys.bronze_sidecar, {"call_id": cid, "tenant": "acme", "audio_key": keys.bronze_audio(".wav"),
+                                         "audio_sha256": hashlib.sha256(wav).hexdigest()})
+    return keys
+
+
 def test_audio_redaction_refuses_audio_that_changed_after_ingest(tmp_path: Path) -> None:
     """The second reader of bronze audio (silver/redacted_audio) verifies it too."""
     import numpy as np
@@ -106,7 +121,6 @@ def test_audio_redaction_refuses_audio_that_changed_after_ingest(tmp_path: Path)
 
     from pipeline.domain.core.keys import CallKeys
     from pipeline.domain.core.ledger import Ledger, sqlite_url
-    from pipeline.domain.core.models import CallMetadata, Consent
     from pipeline.domain.core.storage import LocalObjectStore
     from pipeline.domain.flows.redaction import redact_audio_partition
 
@@ -118,13 +132,7 @@ def test_audio_redaction_refuses_audio_that_changed_after_ingest(tmp_path: Path)
              format="WAV", subtype="PCM_16")
     wav = buf.getvalue()
     for cid in ("good", "bad"):
-        meta = CallMetadata(call_id=cid, tenant="acme", started_at=datetime(2026, 11, 3, 9, tzinfo=timezone.utc),
-                            agent_id="a1", direction="inbound", consent=Consent("granted", True))
-        ledger.ingest_call(meta, f"h-{cid}", source=f"{cid}.json")
-        keys = CallKeys(date, "acme", cid)
-        store.put_bytes(keys.bronze_audio(".wav"), wav)
-        store.put_json(keys.bronze_sidecar, {"call_id": cid, "tenant": "acme", "audio_key": keys.bronze_audio(".wav"),
-                                             "audio_sha256": hashlib.sha256(wav).hexdigest()})
+        keys = _bronze_call(store, ledger, date, cid, wav)
         store.put_json(keys.redacted_transcript, {"segments": [], "pii_spans": [
             {"segment": 0, "start": 0, "end": 4, "entity_type": "PERSON", "t_start": 0.2, "t_end": 0.4}]})
     bad_key = CallKeys(date, "acme", "bad").bronze_audio(".wav")
@@ -149,7 +157,7 @@ def test_audio_redaction_listens_around_each_muted_value(tmp_path: Path) -> None
 
     from pipeline.domain.core.keys import CallKeys
     from pipeline.domain.core.ledger import Ledger, sqlite_url
-    from pipeline.domain.core.models import CallMetadata, Consent, Segment, Transcript
+    from pipeline.domain.core.models import Segment, Transcript
     from pipeline.domain.core.storage import LocalObjectStore
     from pipeline.domain.flows.redaction import redact_audio_partition
 
@@ -171,7 +179,7 @@ def test_audio_redaction_listens_around_each_muted_value(tmp_path: Path) -> None
         heard_lengths.append(len(data) / rate)
         spec = np.abs(np.fft.rfft(data[:, 0]))
         freqs = np.fft.rfftfreq(len(data), 1 / rate)
-        strong = lambda hz: spec[np.abs(freqs - hz) < 5].max(initial=0) > 50  # noqa: E731
+        strong = lambda hz: spec[np.abs(freqs - hz) < 5].max(initial=0) > 50
         return " ".join(w for hz, w in ((440, "sarah"), (880, "perfect")) if strong(hz))
 
     store, ledger = LocalObjectStore(tmp_path / "objects"), Ledger(sqlite_url(tmp_path / "ledger.db"))
@@ -184,14 +192,7 @@ def test_audio_redaction_listens_around_each_muted_value(tmp_path: Path) -> None
         "clipped": ([(10.0, 10.6, 440)], (10.5, 10.9), (17.0, 17.2)),
     }
     for cid, (tones, t_name, t_word) in calls.items():
-        wav = call_audio(tones)
-        meta = CallMetadata(call_id=cid, tenant="acme", started_at=datetime(2026, 11, 3, 9, tzinfo=timezone.utc),
-                            agent_id="a1", direction="inbound", consent=Consent("granted", True))
-        ledger.ingest_call(meta, f"h-{cid}", source=f"{cid}.json")
-        keys = CallKeys(date, "acme", cid)
-        store.put_bytes(keys.bronze_audio(".wav"), wav)
-        store.put_json(keys.bronze_sidecar, {"call_id": cid, "tenant": "acme", "audio_key": keys.bronze_audio(".wav"),
-                                             "audio_sha256": hashlib.sha256(wav).hexdigest()})
+        keys = _bronze_call(store, ledger, date, cid, call_audio(tones))
         store.put_json(keys.transcript, Transcript("asr", [Segment("customer", 0.0, 20.0, text)]).to_dict())
         store.put_json(keys.redacted_transcript, {"segments": [], "pii_spans": [
             {"segment": 0, "start": name[0], "end": name[1], "entity_type": "PERSON", "t_start": t_name[0], "t_end": t_name[1]},

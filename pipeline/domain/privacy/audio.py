@@ -248,10 +248,11 @@ def verify_redacted_windows(transcribe_windows: Callable[[list[tuple[float, floa
 
     # all stretches at once; a value heard there is confirmed in ITS stretch alone (a value
     # that is a common word may be said next to another muted value: not a leak of this one)
-    suspects = heard_in([(a, b) for a, b, _ in windows], list(range(len(keep))))
-    leaks = suspects if len(windows) == 1 else set()
-    for a, b, idx in (windows if len(windows) > 1 else []):
-        mine = [j for j in idx if j in suspects]
-        if mine:
-            leaks |= heard_in([(a, b)], mine)
+    leaks = heard_in([(a, b) for a, b, _ in windows], list(range(len(keep))))
+    if len(windows) > 1:
+        suspects, leaks = leaks, set()
+        for a, b, idx in windows:
+            mine = [j for j in idx if j in suspects]
+            if mine:
+                leaks |= heard_in([(a, b)], mine)
     return [entity_types[keep[j]] for j in sorted(leaks)]
