@@ -61,7 +61,8 @@ def conversation_analytics(
 
 def _embed_shard(shard: Shard) -> dg.OpDefinition:
     @dg.op(name=f"embed_shard_{shard.index}", ins={"upstream": dg.In(dg.Nothing)},
-           description=f"Encode the redacted chunks of {shard_label(shard)} of the day's calls (MiniLM); vectors only.")
+           description=f"Encode the redacted chunks of {shard_label(shard)} of the day's calls (MiniLM); "
+                       "stores each call's vectors and returns their keys.")
     def embed_shard(context: dg.OpExecutionContext, embedder: EmbedderResource, object_store: ObjectStoreResource,
                     ledger: LedgerResource) -> embeddings_flow.EmbeddingsPart:
         part = embeddings_flow.embed_part(object_store.get_store(), ledger.get_ledger(), embedder.get_embedder(),

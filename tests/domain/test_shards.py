@@ -144,6 +144,33 @@ def test_embeddings_in_two_shards_index_like_one_pass(tmp_path):
     assert sum(p.skipped for p in again) == 4 and not any(p.calls for p in again)
 
 
+def test_a_shard_returns_keys_not_vectors_and_erasure_removes_the_stored_vectors(tmp_path):
+    """What a shard returns is kept by the IO manager for the run's lifetime and beyond:
+    it names each call's vectors in the object store, where the call's layers (and so
+    retention and erasure) reach them, and carries no array."""
+    from pipeline.domain.core.keys import call_vectors_key, delete_call_layers
+
+    store, ledger = _day(tmp_path, "d")
+    parts = [emb.embed_part(store, ledger, FakeEmbedder(), DATE, (i, 2)) for i in range(2)]
+    calls = [c for p in parts for c in p.calls]
+    assert calls and all(isinstance(v, (str, int, float)) for c in calls for v in vars(c).values())
+    for c in calls:
+        keys = CallKeys(DATE, "acme", c.call_id)
+        assert c.vectors_key == keys.embedding_vectors and store.exists(c.vectors_key)
+    emb.index_embeddings(store, ledger, FakeIndex(), DATE, parts)
+    table = pd.read_parquet(io.BytesIO(store.get_bytes(call_vectors_key(DATE))))
+    assert "call_0005" in set(table["call_id"])
+
+    n = delete_call_layers(store, CallKeys(DATE, "acme", "call_0005"), ("transcript",))
+    assert n == 3  # the redacted transcript, the vectors, the call_vectors table rewritten
+    assert not store.exists(CallKeys(DATE, "acme", "call_0005").embedding_vectors)
+    after = pd.read_parquet(io.BytesIO(store.get_bytes(call_vectors_key(DATE))))
+    assert sorted(after["call_id"]) == sorted(set(table["call_id"]) - {"call_0005"})
+    # the other calls' rows are untouched
+    keep = table[table["call_id"] != "call_0005"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(after, keep)
+
+
 def test_a_call_changed_after_its_shard_encoded_is_left_for_the_next_run(tmp_path):
     store, ledger = _day(tmp_path, "d")
     parts = [emb.embed_part(store, ledger, FakeEmbedder(), DATE, (i, 2)) for i in range(2)]

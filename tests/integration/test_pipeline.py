@@ -4,6 +4,7 @@ erasure and retention. One pipeline run per module; destructive tests come last.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -455,12 +456,22 @@ def test_rerun_is_idempotent(run):
 # ---- destructive tests last --------------------------------------------------------------
 
 def _traces(run, call_id: str) -> list[str]:
-    return [k for k in run["store"].list("") if call_id in k]
+    """Objects named after the call, and the day tables (parquet) holding a row of it."""
+    import pandas as pd
+
+    store = run["store"]
+    named = [k for k in store.list("") if call_id in k]
+    tables = [k for k in store.list("gold/") if k.endswith(".parquet")
+              and call_id in set(pd.read_parquet(io.BytesIO(store.get_bytes(k))).get("call_id", []))]
+    return named + tables
 
 
 def test_erasure_by_customer_removes_every_trace(run):
     from pipeline.domain.privacy.compliance import erase
 
+    assert _traces(run, "call_0001") and _traces(run, "call_0002")
+    # before: the day tables hold a row of the customer's calls
+    assert any(k.endswith(".parquet") for k in _traces(run, "call_0001"))
     rep = erase(run["store"], run["ledger"], run["index"], actor="test", reason="ticket-1", customer_id="cust_001")
     assert set(rep.erased) == {"call_0001", "call_0002"}
     for cid in ("call_0001", "call_0002"):

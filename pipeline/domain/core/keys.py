@@ -1,7 +1,8 @@
 """Deterministic object-store keys for every layer, derived from partition and call id.
 
-Every per-call artefact of every layer is listed by ``CallKeys.layer_keys`` so retention
-and erasure can remove a call from all layers without guessing.
+Every per-call artefact of every layer is listed by ``CallKeys.layer_keys``, and every
+per-day table with one row per call by ``CallKeys.table_keys``, so retention and erasure
+can remove a call from all layers without guessing.
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ class CallKeys:
         return f"gold/conversation_analytics/{self.date}/calls/{self.call_id}.json"
 
     @property
+    def embedding_vectors(self) -> str:
+        """The call's chunk vectors (``.npy``, one row per chunk), as an embedding shard
+        computed them; the vector index and ``call_vectors.parquet`` are built from them."""
+        return f"gold/transcript_embeddings/{self.date}/calls/{self.call_id}.npy"
+
+    @property
     def annotations_prefix(self) -> str:
         """Human annotations of this call, one object per annotation version."""
         return f"bronze/annotations/{self.date}/{self.call_id}/"
@@ -69,9 +76,14 @@ class CallKeys:
         return {
             "audio": [self.bronze_prefix, self.redacted_audio],
             "transcript": [self.imported_transcript, self.transcript, self.redacted_transcript, self.analytics,
-                           self.annotations_prefix],
+                           self.embedding_vectors, self.annotations_prefix],
             "events": [self.events, self.redacted_events],
         }
+
+    def table_keys(self) -> dict[str, list[str]]:
+        """The day's tables (parquet, one row per call, column ``call_id``) that hold a
+        row of this call, grouped by the retention layer the row is derived from."""
+        return {"transcript": [analytics_table_key(self.date), call_vectors_key(self.date)]}
 
 
 def manifest_key(date: str) -> str:
@@ -89,6 +101,11 @@ def quarantine_report_key(date: str) -> str:
 
 def analytics_table_key(date: str) -> str:
     return f"gold/conversation_analytics/{date}/calls.parquet"
+
+
+def call_vectors_key(date: str) -> str:
+    """The day's call-level vectors (one row per call), read by the drift checks."""
+    return f"gold/transcript_embeddings/{date}/call_vectors.parquet"
 
 
 def dataset_prefix(version: str) -> str:
@@ -114,11 +131,37 @@ def redaction_quality_key(stamp: str) -> str:
 
 
 def delete_call_layers(store: ObjectStore, keys: CallKeys, layers: tuple[str, ...]) -> int:
-    """Delete a call's objects in the given layers (names of ``layer_keys``); returns how many."""
+    """Delete a call's objects in the given layers (names of ``layer_keys``) and its rows
+    from the day's tables of those layers; returns how many objects were deleted or
+    rewritten."""
     n = 0
     for layer, paths in keys.layer_keys().items():
         if layer not in layers:
             continue
         for p in paths:
             n += store.delete_prefix(p) if p.endswith("/") else int(store.delete(p))
+    for layer, tables in keys.table_keys().items():
+        if layer in layers:
+            n += sum(drop_table_rows(store, t, keys.call_id) for t in tables)
     return n
+
+
+def drop_table_rows(store: ObjectStore, key: str, call_id: str) -> bool:
+    """Remove ``call_id``'s rows from the parquet table at ``key`` (the object is deleted
+    when no row is left); True when the table changed."""
+    import io
+
+    import pandas as pd
+
+    if not store.exists(key):
+        return False
+    df = pd.read_parquet(io.BytesIO(store.get_bytes(key)))
+    keep = df["call_id"] != call_id
+    if bool(keep.all()):
+        return False
+    if not bool(keep.any()):
+        return store.delete(key)
+    buf = io.BytesIO()
+    df[keep].reset_index(drop=True).to_parquet(buf, index=False)
+    store.put_bytes(key, buf.getvalue())
+    return True

@@ -1,8 +1,11 @@
 """The gold embeddings flow of one day partition: redacted transcripts chunked, embedded
 in batches and upserted into the vector index. Called by ``gold/transcript_embeddings``.
 
-Sharded: ``embed_part`` encodes one ``Shard`` of the day's calls and returns vectors only
-(never text: the fan-in re-chunks the stored redacted transcript, which is deterministic);
+Sharded: ``embed_part`` encodes one ``Shard`` of the day's calls, stores each call's
+vectors in the object store (``CallKeys.embedding_vectors``, a layer of the call that
+retention and erasure remove) and returns their keys and input hashes only -- never text
+or vectors, so the step outputs the IO manager keeps hold nothing personal; the fan-in
+re-chunks the stored redacted transcript (deterministic) and reads the vectors back.
 ``index_embeddings`` writes every part to the index in one delete + one upsert, so the
 index has a single writer per partition. ``embeddings_partition`` is both in one process.
 """
@@ -15,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.domain.core.keys import call_vectors_key
 from pipeline.domain.core.ledger import Ledger
 from pipeline.domain.core.models import Transcript, sha256_bytes
 from pipeline.domain.core.storage import ObjectStore
@@ -48,13 +52,13 @@ class EmbeddingsResult:
 class EmbeddedCall:
     call_id: str
     input_hash: str  # of the redacted transcript (+ consent) the vectors were computed from
-    vectors: Any  # float32 array, one row per chunk in ``chunk_transcript`` order
+    vectors_key: str  # object-store key of the float32 .npy, one row per chunk in ``chunk_transcript`` order
 
 
 @dataclass
 class EmbeddingsPart:
-    """What one shard computed: vectors per call (no text), calls skipped as unchanged,
-    and how many chunks took how long to encode."""
+    """What one shard computed: where each call's vectors are (no text, no vectors),
+    calls skipped as unchanged, and how many chunks took how long to encode."""
 
     model_version: str = ""
     calls: list[EmbeddedCall] = field(default_factory=list)
@@ -102,7 +106,7 @@ def embed_part(store: ObjectStore, ledger: Ledger, embedder: Any, date: str,
             continue
         chunks = _chunks(raw, rc.call_id)
         if chunks:
-            todo.append((rc.call_id, h, chunks))
+            todo.append((rc, h, chunks))
     if todo:
         # one encode over every chunk of the shard: batches stay full (a call alone
         # has a handful of chunks), which is what keeps the asset near bare-model speed
@@ -112,11 +116,20 @@ def embed_part(store: ObjectStore, ledger: Ledger, embedder: Any, date: str,
         part.seconds = time.perf_counter() - t0
         part.texts = len(texts)
         offset = 0
-        for call_id, h, chunks in todo:
+        for rc, h, chunks in todo:
             vecs = np.asarray(vectors[offset:offset + len(chunks)], dtype="float32")
             offset += len(chunks)
-            part.calls.append(EmbeddedCall(call_id, h, vecs))
+            buf = io.BytesIO()
+            np.save(buf, vecs, allow_pickle=False)
+            store.put_bytes(rc.keys.embedding_vectors, buf.getvalue())
+            part.calls.append(EmbeddedCall(rc.call_id, h, rc.keys.embedding_vectors))
     return part
+
+
+def _load_vectors(store: ObjectStore, key: str) -> Any:
+    import numpy as np
+
+    return np.load(io.BytesIO(store.get_bytes(key)), allow_pickle=False)
 
 
 def index_embeddings(store: ObjectStore, ledger: Ledger, index: Any, date: str,
@@ -153,10 +166,11 @@ def index_embeddings(store: ObjectStore, ledger: Ledger, index: Any, date: str,
         if _input_hash(raw, rc) != ec.input_hash:
             continue
         chunks = _chunks(raw, rc.call_id)
-        if len(chunks) != len(ec.vectors):
-            raise ValueError(f"{rc.call_id}: {len(chunks)} chunks but {len(ec.vectors)} vectors")
+        vectors = _load_vectors(store, ec.vectors_key)
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{rc.call_id}: {len(chunks)} chunks but {len(vectors)} vectors")
         outcome = (labels.get(rc.call_id) or {}).get("outcome") or ""
-        for c, v in zip(chunks, ec.vectors):
+        for c, v in zip(chunks, vectors):
             res.residual_findings += len(residual_pii(c.text))
             rows.append({
                 "chunk_id": c.chunk_id, "tenant": rc.tenant, "call_id": rc.call_id, "chunk_type": c.chunk_type,
@@ -179,7 +193,7 @@ def index_embeddings(store: ObjectStore, ledger: Ledger, index: Any, date: str,
     if res.calls or res.removed:
         res.index_actions = index.ensure_index()  # scalar indices; ANN once past the size threshold
     if call_vectors:
-        key = f"gold/transcript_embeddings/{date}/call_vectors.parquet"
+        key = call_vectors_key(date)
         old = []
         if store.exists(key):
             old = pd.read_parquet(io.BytesIO(store.get_bytes(key))).to_dict("records")
