@@ -182,6 +182,26 @@ def test_eval_loss_is_token_weighted_over_assistant_tokens(tok):
         cs.general_loss(model, tok, ["x"])
 
 
+def test_turn_losses_split_eval_loss_by_assistant_turn(tok):
+    model = _tiny_llama(len(tok))
+    rows = [{"messages": _dialog(i)} for i in (1, 22, 333)] + [{"messages": _dialog(4) + [
+        {"role": "user", "content": "One more thing."}, {"role": "assistant", "content": "Yes?"}]}]
+    per = cs.assistant_turn_losses(model, tok, rows, batch_size=3)
+    assert [len(t) for t in per] == [2, 2, 2, 3]  # one entry per assistant message, in order
+    total = sum(s for turns in per for s, _ in turns)
+    count = sum(n for turns in per for _, n in turns)
+    assert total / count == pytest.approx(cs.eval_loss(model, tok, rows, batch_size=3), rel=1e-6)
+    # each turn's count is its labelled tokens: content + end-of-turn marker
+    for r, turns in zip(rows, per):
+        replies = [m["content"] for m in r["messages"] if m["role"] == "assistant"]
+        assert [n for _, n in turns] == [len(tok(x + "<|im_end|>", add_special_tokens=False)["input_ids"])
+                                         for x in replies]
+    # a turn cut off by max_len counts nothing; the turns before it keep their losses
+    second = cs.encode_chat(tok, rows[0]["messages"], 4096).turns.index(1)
+    cut = cs.assistant_turn_losses(model, tok, rows[:1], max_len=second)
+    assert cut[0][1] == (0.0, 0) and cut[0][0] == pytest.approx(per[0][0], rel=1e-4)
+
+
 # --------------------------------------------------------------------------- training
 
 
