@@ -14,7 +14,8 @@ Measured on this 2-core machine, idle (2026-12-02), r=32 all-linear, no LoRA dro
 1e-3 cosine, max_len 512, with look-ups: batch 2 x 170 steps: held-out 2.2349 -> 1.5636
 (loss_reduction 0.3004), general_loss_ratio 1.0174, train_seconds 1027; batch 4 x 85
 steps: 0.2968, 1.0176, 1125 s. By service (batch 2): Banks 2.1006 -> 1.0518 (0.499),
-Events 0.102, Flights 0.062, Weather 0.138. The held-out agent turns are 54 % Banks_2 and
+Events 0.102, Flights 0.062, Weather 0.138; with --seed 1: 0.3142 (Banks 0.502, Events
+0.131, Flights 0.088, Weather 0.149), 1.0146, 1070 s. The held-out agent turns are 54 % Banks_2 and
 46 % services the Banks_1 training dialogs never show; on Banks the adapter is near its
 training loss (0.65), so the overall target waits on training dialogs of more services.
 Earlier recipes: lr 5e-4 with LoRA dropout 0.05, batch 4 x 70 steps: 0.2808 (1103 s);
