@@ -61,9 +61,8 @@ def test_a_missing_or_malformed_checksum_is_not_a_pass(expected) -> None:  # typ
 def test_transcription_flow_quarantines_corrupt_audio_and_goes_on(tmp_path: Path) -> None:
     """The flow's call site, with a fake ASR: the corrupt call is quarantined as
     checksum_mismatch (object kept, never sent to ASR); the intact call is transcribed."""
-    from pipeline.domain.core.keys import CallKeys
     from pipeline.domain.core.ledger import Ledger, sqlite_url
-    from pipeline.domain.core.models import CallMetadata, Consent, Segment, Transcript
+    from pipeline.domain.core.models import Segment, Transcript
     from pipeline.domain.core.storage import LocalObjectStore
     from pipeline.domain.flows.transcription import transcribe_partition
     from pipeline.domain.speech.quality import QualityThresholds
@@ -71,15 +70,8 @@ def test_transcription_flow_quarantines_corrupt_audio_and_goes_on(tmp_path: Path
     store, ledger = LocalObjectStore(tmp_path / "objects"), Ledger(sqlite_url(tmp_path / "ledger.db"))
     ledger.create_all()
     date = "2026-11-03"
-    for cid in ("good", "bad"):
-        meta = CallMetadata(call_id=cid, tenant="acme", started_at=datetime(2026, 11, 3, 9, tzinfo=timezone.utc),
-                            agent_id="a1", direction="inbound", consent=Consent("granted", True))
-        ledger.ingest_call(meta, f"h-{cid}", source=f"{cid}.json")
-        keys = CallKeys(date, "acme", cid)
-        store.put_bytes(keys.bronze_audio(".wav"), DATA)
-        store.put_json(keys.bronze_sidecar, {"call_id": cid, "tenant": "acme", "audio_key": keys.bronze_audio(".wav"),
-                                             "audio_sha256": SHA})
-    bad_key = CallKeys(date, "acme", "bad").bronze_audio(".wav")
+    _bronze_call(store, ledger, date, "good", DATA)
+    bad_key = _bronze_call(store, ledger, date, "bad", DATA).bronze_audio(".wav")
     corrupt = _flip(DATA, 100)
     store.put_bytes(bad_key, corrupt)
     sent: list[str] = []

@@ -45,7 +45,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -592,30 +592,19 @@ def assistant_turn_losses(
     ``max_len``. Summed over every turn this is :func:`eval_loss`'s total, so a held-out
     loss can be split by any attribute of the turns (the service a turn serves, its
     position in the call) from one pass."""
-    import torch
-
     validate_rows(rows)
     items = [encode_chat(tokenizer, r["messages"], max_len) for r in rows]
     out = [[(0.0, 0)] * sum(m["role"] == "assistant" for m in r["messages"]) for r in rows]
-    order = sorted((i for i, x in enumerate(items) if x.n_labels), key=lambda i: -len(items[i].input_ids))
-    pad = _pad_id(tokenizer)
-    was_training = model.training
-    model.eval()
-    try:
-        with _Threads(threads), torch.inference_mode():
-            for b in range(0, len(order), batch_size):
-                batch = order[b : b + batch_size]
-                losses, where = _token_losses(model, *_pad_batch([items[i] for i in batch], pad, _model_device(model)))
-                sums: dict[tuple[int, int], list[float]] = {}
-                for loss, (r, t) in zip(losses.tolist(), where.tolist()):
-                    key = (batch[r], items[batch[r]].turns[t + 1])
-                    acc = sums.setdefault(key, [0.0, 0])
-                    acc[0] += loss
-                    acc[1] += 1
-                for (i, turn), (total, n) in sums.items():
-                    out[i][turn] = (total, int(n))
-    finally:
-        model.train(was_training)
+    sums: dict[tuple[int, int], list[float]] = {}
+    labelled = [i for i, x in enumerate(items) if x.n_labels]
+    for batch, losses, where in _eval_batches(model, tokenizer, [items[i] for i in labelled], batch_size, threads):
+        for loss, (r, t) in zip(losses.tolist(), where.tolist()):
+            i = labelled[batch[r]]
+            acc = sums.setdefault((i, items[i].turns[t + 1]), [0.0, 0])
+            acc[0] += loss
+            acc[1] += 1
+    for (i, turn), (total, n) in sums.items():
+        out[i][turn] = (total, int(n))
     return out
 
 
@@ -644,25 +633,34 @@ def general_loss(
     return _mean_token_loss(model, tokenizer, items, batch_size, threads)
 
 
-def _mean_token_loss(model: Any, tokenizer: Any, items: Sequence[Encoded], batch_size: int,
-                     threads: int | None) -> float:
-    """Token-weighted mean cross-entropy of ``items`` (longest first, in eval mode; the
-    model's training flag is restored)."""
+def _eval_batches(model: Any, tokenizer: Any, items: Sequence[Encoded], batch_size: int,
+                  threads: int | None) -> Iterator[tuple[list[int], "torch.Tensor", "torch.Tensor"]]:
+    """(indices into ``items``, per-target-token losses, their (row, position)) batch by
+    batch, longest first, in eval mode without gradients; the model's training flag is
+    restored."""
     import torch
 
-    order = sorted(items, key=lambda x: -len(x.input_ids))
-    total, count = 0.0, 0
+    order = sorted(range(len(items)), key=lambda i: -len(items[i].input_ids))
     pad = _pad_id(tokenizer)
     was_training = model.training
     model.eval()
     try:
         with _Threads(threads), torch.inference_mode():
             for b in range(0, len(order), batch_size):
-                losses, _ = _token_losses(model, *_pad_batch(order[b : b + batch_size], pad, _model_device(model)))
-                total += float(losses.sum())
-                count += int(losses.numel())
+                batch = order[b : b + batch_size]
+                losses, where = _token_losses(model, *_pad_batch([items[i] for i in batch], pad, _model_device(model)))
+                yield batch, losses, where
     finally:
         model.train(was_training)
+
+
+def _mean_token_loss(model: Any, tokenizer: Any, items: Sequence[Encoded], batch_size: int,
+                     threads: int | None) -> float:
+    """Token-weighted mean cross-entropy of ``items``."""
+    total, count = 0.0, 0
+    for _, losses, _ in _eval_batches(model, tokenizer, items, batch_size, threads):
+        total += float(losses.sum())
+        count += int(losses.numel())
     return total / count
 
 
