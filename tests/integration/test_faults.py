@@ -478,7 +478,10 @@ def test_sigkilled_step_is_retried_by_the_daemon_idempotently(tmp_path, monkeypa
         crash = [e.user_message for e in instance.all_logs(first.run_id)
                  if e.step_key == step_key and "SIGKILL" in (e.user_message or "")]
         assert crash, "the run did not report the killed step"
-        assert instance.get_run_by_id(first.run_id).tags.get("dagster/will_retry") == "true"
+        # Dagster stores the FAILURE status first and tags the retry decision in a second write
+        will_retry = wait_for("the retry decision", lambda: instance.get_run_by_id(first.run_id).tags.get(
+            "dagster/will_retry"), poll=0.2)
+        assert will_retry == "true"
 
         def retry():  # type: ignore[no-untyped-def]
             runs = [r for r in instance.get_runs(filters=dg.RunsFilter(job_name="ingest_job"))
