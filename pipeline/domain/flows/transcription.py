@@ -112,7 +112,9 @@ def transcribe_part(
              _imported(store, keys))  # mono calls take speaker turns from a platform transcript
             for (cid, keys, sc), path in zip(todo, paths)
         ]
-        for call_id, result in run_asr(jobs, on_progress=on_progress):
+        # progress counts calls whose outcome is stored and marked, so a crash after a
+        # reported call never has to redo it
+        for done, (call_id, result) in enumerate(run_asr(jobs), start=1):
             keys, sc = by_id[call_id]
             tenant = sc["tenant"]
             if isinstance(result, AudioError):
@@ -140,4 +142,6 @@ def transcribe_part(
                 report.counts["audio_seconds"] += float(transcript.duration or 0.0)
                 report.counts["words"] += sum(len(s.words) for s in transcript.segments)
             ledger.mark_processed("transcribe", call_id, sc["audio_sha256"], code_version, store.uri(keys.transcript))
+            if on_progress is not None:
+                on_progress(done, len(jobs))
     return part
