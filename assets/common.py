@@ -16,7 +16,7 @@ def tags(pii: str, layer: str) -> dict[str, str]:
     return {"pii": pii, "layer": layer}
 
 
-def actor(context: dg.AssetExecutionContext) -> str:
+def actor(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> str:
     return f"dagster-run:{context.run.run_id}"
 
 

@@ -1,5 +1,5 @@
 """Fan-out of a day's calls: the heavy per-call assets (silver/transcripts,
-silver/redacted_transcripts, gold/transcript_embeddings) are graph-backed: ``SHARDS`` shard
+silver/redacted_transcripts, silver/redacted_audio, gold/transcript_embeddings) are graph-backed: ``SHARDS`` shard
 ops (settings ``execution.shards``) each do the calls whose ``sha256(call_id) mod SHARDS``
 is their index (``pipeline.domain.flows.common.Shard``), and one fan-in op merges their
 reports into the asset's materialization and check results. Under the default multiprocess

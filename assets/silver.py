@@ -197,28 +197,55 @@ class RedactedAudioConfig(dg.Config):
                          "quarantine calls whose PII is still audible")
 
 
-@dg.asset(
+def _redact_audio_shard(shard: Shard) -> dg.OpDefinition:
+    @dg.op(name=f"redact_audio_shard_{shard.index}", ins={"upstream": dg.In(dg.Nothing)},
+           description=f"Silence the PII spans in the audio of {shard_label(shard)} of the day's calls and "
+                       "verify them by re-transcription.")
+    def redact_audio_shard(context: dg.OpExecutionContext, config: RedactedAudioConfig, asr: AsrResource,
+                           object_store: ObjectStoreResource, ledger: LedgerResource) -> StageReport:
+        transcribe = _retranscriber(asr) if config.verify else None
+        report = redaction_flow.redact_audio_partition(object_store.get_store(), ledger.get_ledger(),
+                                                       context.partition_key, config.padding_s,
+                                                       actor(context), transcribe, shard)
+        context.log.info(f"{shard_label(shard)}: redacted the audio of {len(report.processed)} calls")
+        return report
+
+    return redact_audio_shard
+
+
+REDACT_AUDIO_SHARDS = shard_ops(_redact_audio_shard)
+
+
+@dg.config_mapping
+def _redacted_audio_config(config: RedactedAudioConfig) -> dict:
+    """The asset's config (``ops: silver__redacted_audio: config: ...``) goes to every shard."""
+    return {op.name: {"config": {"padding_s": config.padding_s, "verify": config.verify}}
+            for op in REDACT_AUDIO_SHARDS}
+
+
+@dg.op(out=dg.Out(dg.Nothing), description="Merge the shards' audio redaction reports into the asset's metadata.")
+def merge_redacted_audio(reports: list[StageReport]) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata=report_metadata(merge_reports(reports)))
+
+
+@dg.graph_asset(
     key=["silver", "redacted_audio"],
     group_name="silver",
     partitions_def=daily_partitions,
-    deps=[redacted_transcripts],
+    ins={"redacted_transcripts": dg.AssetIn(redacted_transcripts.key, dagster_type=dg.Nothing)},
+    config=_redacted_audio_config,
     kinds={"python", "audio"},
     owners=OWNERS,
     tags=tags("redacted", "silver"),
     code_version=redaction_flow.REDACT_AUDIO_VERSION,
 )
-def redacted_audio(
-    context: dg.AssetExecutionContext, config: RedactedAudioConfig, asr: AsrResource,
-    object_store: ObjectStoreResource, ledger: LedgerResource
-) -> dg.MaterializeResult:
+def redacted_audio(redacted_transcripts):
     """Call audio with every PII word span silenced (from word timestamps, padded),
     verified by re-transcribing the audio around each muted value and listening for it (a
     call whose PII is still audible is quarantined); the spans (times and types, never
-    values) are in the ledger."""
-    transcribe = _retranscriber(asr) if config.verify else None
-    report = redaction_flow.redact_audio_partition(object_store.get_store(), ledger.get_ledger(), context.partition_key,
-                                               config.padding_s, actor(context), transcribe)
-    return dg.MaterializeResult(metadata=report_metadata(report))
+    values) are in the ledger. The day's calls fan out to one step per shard (settings
+    `execution.shards`)."""
+    return merge_redacted_audio([op(upstream=redacted_transcripts) for op in REDACT_AUDIO_SHARDS])
 
 
 def _retranscriber(asr: AsrResource):

@@ -10,8 +10,8 @@ Distributed: ``ingest_job`` with dagster-celery (Redis broker).
 Inert unless ``CALLFORGE_CELERY_BROKER`` is set when the code location loads: then
 ``ingest_job`` submits every step to the Celery queue "dagster" and workers started with
 ``dagster-celery worker start -A dagster_celery.app -y celery.yaml`` run them (README
-"Distributed execution"). The shard steps of silver/transcripts, silver/redacted_transcripts
-and gold/transcript_embeddings (assets/shards.py) are what spreads a day over the workers.
+"Distributed execution"). The shard steps of silver/transcripts, silver/redacted_transcripts,
+silver/redacted_audio and gold/transcript_embeddings (assets/shards.py) are what spreads a day over the workers.
 
 Workers need the same code, settings, ``DAGSTER_HOME`` (PostgreSQL run/event storage) and an
 object store and IO manager they can all reach: the production profile (S3 and

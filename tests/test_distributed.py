@@ -80,6 +80,7 @@ def test_heavy_assets_fan_out_to_the_configured_number_of_shards(tmp_path):
     steps = set(res.stdout.split())
     for graph, op, fan_in in (("silver__transcripts", "transcribe_shard", "merge_transcription"),
                               ("silver__redacted_transcripts", "redact_shard", "merge_redaction"),
+                              ("silver__redacted_audio", "redact_audio_shard", "merge_redacted_audio"),
                               ("gold__transcript_embeddings", "embed_shard", "index_embeddings")):
         assert {s for s in steps if s.startswith(f"{graph}.")} == {f"{graph}.{op}_{i}" for i in range(3)} | {f"{graph}.{fan_in}"}
 

@@ -182,3 +182,49 @@ def test_a_call_changed_after_its_shard_encoded_is_left_for_the_next_run(tmp_pat
     res = emb.index_embeddings(store, ledger, index, DATE, parts)
     assert res.calls == 3 and "call_0005" not in {r["call_id"] for r in index.rows.values()}
     assert ledger.processed("embed", "call_0005") is None
+
+
+# ---------------------------------------------------------------- audio redaction in shards
+
+
+def test_audio_redaction_in_two_shards_mutes_each_call_once_like_one_pass(tmp_path):
+    """Each shard mutes only its own calls; together they write exactly what one pass
+    writes (byte-identical WAVs), and a re-run of either shard skips its calls."""
+    import soundfile as sf
+
+    from pipeline.domain.flows.redaction import redact_audio_partition
+
+    rng = np.random.default_rng(0)
+    wavs = {}
+    for cid in ("call_0004", "call_0005", "call_0006", "call_0009"):
+        buf = io.BytesIO()
+        sf.write(buf, rng.uniform(-0.5, 0.5, (16000, 2)).astype("float32"), 16000, format="WAV", subtype="PCM_16")
+        wavs[cid] = buf.getvalue()
+
+    def day(name):
+        store, ledger = LocalObjectStore(tmp_path / name / "objects"), Ledger(f"sqlite:///{tmp_path / name / 'l.db'}")
+        ledger.create_all()
+        for cid, wav in wavs.items():
+            meta = CallMetadata(cid, "acme", datetime(2026, 11, 3, 9, tzinfo=UTC), "agent_1", "inbound",
+                                Consent("granted", training=True))
+            ledger.ingest_call(meta, f"h-{cid}", source=f"{cid}.json")
+            keys = CallKeys(DATE, "acme", cid)
+            store.put_bytes(keys.bronze_audio(".wav"), wav)
+            store.put_json(keys.bronze_sidecar, {"call_id": cid, "tenant": "acme", "audio_key": keys.bronze_audio(".wav"),
+                                                 "audio_sha256": hashlib.sha256(wav).hexdigest()})
+            store.put_json(keys.redacted_transcript, {"segments": [], "pii_spans": [
+                {"segment": 0, "start": 0, "end": 4, "entity_type": "PHONE_NUMBER", "t_start": 0.2, "t_end": 0.5}]})
+        return store, ledger
+
+    store1, ledger1 = day("one")
+    whole = redact_audio_partition(store1, ledger1, DATE, 0.1, "test")
+    store2, ledger2 = day("two")
+    parts = [redact_audio_partition(store2, ledger2, DATE, 0.1, "test", shard=(i, 2)) for i in range(2)]
+    assert [sorted(p.processed) for p in parts] == [["call_0004", "call_0006"], ["call_0005", "call_0009"]]
+    assert sorted(merge_reports(parts).processed) == sorted(whole.processed) == sorted(wavs)
+    for cid in wavs:
+        key = CallKeys(DATE, "acme", cid).redacted_audio
+        assert store2.get_bytes(key) == store1.get_bytes(key)
+        assert len(ledger2.audit_rows(call_id=cid, action="raw_audio_access")) == 1
+    again = redact_audio_partition(store2, ledger2, DATE, 0.1, "test", shard=(1, 2))
+    assert sorted(again.skipped) == ["call_0005", "call_0009"] and not again.processed

@@ -138,8 +138,13 @@ def _only_run(instance: dg.DagsterInstance):
     return runs[0]
 
 
-def _sha(client, bucket: str, key: str) -> str:
-    return hashlib.sha256(client.get_object(Bucket=bucket, Key=f"lake/{key}")["Body"].read()).hexdigest()
+def _sha(client, bucket: str, key: str) -> str | None:
+    """The object's sha256, or None when there is no such object."""
+    try:
+        body = client.get_object(Bucket=bucket, Key=f"lake/{key}")["Body"].read()
+    except client.exceptions.NoSuchKey:
+        return None
+    return hashlib.sha256(body).hexdigest()
 
 
 def _json(client, bucket: str, key: str):
@@ -227,7 +232,7 @@ def test_ingest_day_on_two_celery_workers_matches_in_process(pg_url, s3_endpoint
     print("slowest steps (s): " + ", ".join(f"{k}={v:.0f}" for k, v in sorted(durations.items(), key=lambda kv: -kv[1])[:8]))
     assert set(by_worker) == set(WORKERS), by_worker
     # the heavy assets fanned out: one step per shard (execution.shards = 2 in callforge.yaml)
-    for op in ("transcribe_shard", "redact_shard", "embed_shard"):
+    for op in ("transcribe_shard", "redact_shard", "redact_audio_shard", "embed_shard"):
         shards = sorted(k for k in where if f".{op}_" in k)
         assert len(shards) == 2, (op, sorted(where))
 
@@ -242,8 +247,11 @@ def test_ingest_day_on_two_celery_workers_matches_in_process(pg_url, s3_endpoint
     for cid, tenant in GOOD.items():
         keys = CallKeys(DATE, tenant, cid)
         for key in (keys.transcript, keys.redacted_transcript):
-            assert _sha(client, b_dist, key) == _sha(client, b_local, key), key
+            assert _sha(client, b_dist, key) == _sha(client, b_local, key) is not None, key
+        # the muted audio too (absent in both when its verification quarantined the call)
+        assert _sha(client, b_dist, keys.redacted_audio) == _sha(client, b_local, keys.redacted_audio), cid
         assert _json(client, b_dist, keys.analytics) == _json(client, b_local, keys.analytics), keys.analytics
+    assert any(_sha(client, b_dist, CallKeys(DATE, t, c).redacted_audio) for c, t in GOOD.items())
     quarantined = [{(q["call_id"], q["stage"], q["reason"]) for q in Ledger(env["CALLFORGE_LEDGER_URL"]).open_quarantine(partition=DATE)}
                    for env in (dist, local)]
     assert quarantined[0] == quarantined[1]

@@ -145,16 +145,21 @@ def mute_spans(audio_bytes: bytes, spans: list[tuple[float, float, str]]) -> tup
 
 
 def redact_audio_partition(store: ObjectStore, ledger: Ledger, date: str, padding_s: float, actor: str,
-                           transcribe: Callable[[bytes], str] | None = None) -> StageReport:
-    """Silence PII word spans in each call's audio, from the redacted transcript's spans.
+                           transcribe: Callable[[bytes], str] | None = None,
+                           shard: Shard | tuple[int, int] | None = None) -> StageReport:
+    """Silence PII word spans in each call's audio (of ``shard``, None: every call), from the
+    redacted transcript's spans.
 
     With ``transcribe`` (the real ASR: WAV bytes -> text), the redacted audio around the
     muted values is re-transcribed and scanned for them (``verify_redacted_windows``); a
     call whose PII is still audible is quarantined (``audio_pii_audible``) and its redacted
     audio is not written."""
     report = StageReport()
+    shard = as_shard(shard)
     for call in partition_calls(ledger, date):
         cid = call["call_id"]
+        if not in_shard(cid, shard):
+            continue
         keys = CallKeys(date, call["tenant"], cid)
         sc = _bronze_sidecar(store, keys)
         if sc is None or not store.exists(keys.redacted_transcript):
