@@ -20,7 +20,7 @@ from pipeline.domain.privacy.detectors.addresses import (
     detect_written_addresses,
     extend_address_block,
 )
-from pipeline.domain.privacy.detectors.names import detect_written_names
+from pipeline.domain.privacy.detectors.names import detect_payee_names, detect_written_names
 from pipeline.domain.privacy.engine import Redactor
 
 for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
@@ -201,3 +201,51 @@ def test_address_parts_merged_with_fillers_direction_and_postcode(red: Redactor)
     assert [text[s.start:s.end] for s in spans] == [
         "77 Sunset Boulevard, uh, Glendale, California", "twenty three Queen Street West, Toronto, M5H 2M9"]
     assert {s.entity_type for s in spans} == {"ADDRESS"}  # a town or postcode in an address is the address
+
+
+# ------------------------------------------------------------------ payees
+@pytest.mark.parametrize(("text", "names"), [
+    ("I'd like to wire $200 to Tobias from my checking account.", ["Tobias"]),
+    ("please send four hundred dollars to oluwaseun", ["oluwaseun"]),
+    ("Pay Henrietta 75 bucks tonight.", ["Henrietta"]),
+    ("can you pay beatriz back fifty", ["beatriz"]),
+    ("Move it into Radek's savings account, please.", ["Radek"]),
+    ("transfer nine hundred to the checking account of Ingrid Salo.", ["Ingrid Salo"]),
+    ("i need to send some money to aunt philippa in her savings", ["philippa"]),
+    ("Transfer $60 to Mateus to his checking account and $40 to Keiko.", ["Mateus", "Keiko"]),
+])
+def test_payees_are_names_by_their_place_in_a_payment(text: str, names: list[str]) -> None:
+    assert _found(text, detect_payee_names(text)) == names
+
+
+@pytest.mark.parametrize("text", [
+    "I want to transfer money to buy a new car",
+    "please move the funds to savings",
+    "send it to my landlord before friday",
+    "Transfer $300 to Mom's checking account.",
+    "can you transfer me to someone in billing",
+    "it takes two days for the transfer to complete.",
+    "Send the statement to kfitzgerald at verizon dot net",
+    "I paid to get the car fixed",
+    "Please transfer the money to checking and the rest to another account.",
+    "We sent a letter to confirm the details.",
+    "Please send it to the branch.",
+    "I'll send the payment to them tomorrow",
+])
+def test_payment_wording_without_a_named_payee_yields_nothing(text: str) -> None:
+    assert detect_payee_names(text) == []
+
+
+def test_in_cased_text_a_payee_is_capitalised() -> None:
+    """Cased text writes names with a capital: a lower-case word after "to" is a word there,
+    while the same sentence in lower-case speech is read by context."""
+    assert detect_payee_names("On Monday, transfer the balance to pending.") == []
+    assert _found("please transfer the balance to pending", detect_payee_names("please transfer the balance to pending")) \
+        == ["pending"]  # lower-case speech: the wording decides (a rare word there is taken for a name)
+
+
+def test_the_engine_redacts_payees_that_ner_leaves(red: Redactor) -> None:
+    for text, name in (("Yes, send $1,250 to Xiaolan from savings.", "Xiaolan"),
+                       ("okay transfer six hundred bucks to anneliese", "anneliese")):
+        res = red.redact(text)
+        assert name not in res.text and "[PERSON]" in res.text, res.text

@@ -23,7 +23,7 @@ from pipeline.domain.privacy.detectors.addresses import (
 from pipeline.domain.privacy.detectors.ages import detect_ages
 from pipeline.domain.privacy.detectors.dates import detect_dates
 from pipeline.domain.privacy.detectors.emails import _EMAIL_STOP, detect_emails
-from pipeline.domain.privacy.detectors.names import detect_names, detect_written_names
+from pipeline.domain.privacy.detectors.names import detect_names, detect_payee_names, detect_written_names
 from pipeline.domain.privacy.detectors.numbers import detect_numbers
 from pipeline.domain.privacy.detectors.vocab import _ACRONYMS, _COMMON, _EMAIL_CONNECT_WORDS
 from pipeline.domain.privacy.spans import (
@@ -237,7 +237,8 @@ def _build_recognizers(nlp_engine: Any) -> list[Any]:
                        if e.label_ in ("PERSON", "PER")]
                 not_person = [(e.start_char, e.end_char) for e in nlp_artifacts.entities
                               if e.label_ in ("ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT")]
-            return to_results(detect_names(text, ner) + detect_written_names(text, not_person), entities)
+            return to_results(detect_names(text, ner) + detect_written_names(text, not_person)
+                              + detect_payee_names(text), entities)
 
     class AgeRecognizer(EntityRecognizer):
         """A person's age ("a 50 year old man", "aged 34", "thirty two years old")."""
@@ -451,7 +452,10 @@ def _plausible_ner_person(s: str) -> bool:
 
 # words spaCy's small model tags PERSON in lower-case call speech ("i'm rarely home")
 _NOT_NAMES = {"home", "rarely", "first", "last", "daytime", "evening", "surname", "weekend",
-              "weekday", "landline", "cell", "mobile", "voicemail", "online", "offline"}
+              "weekday", "landline", "cell", "mobile", "voicemail", "online", "offline",
+              # contractions and interjections it takes for names in chat and speech ("I'd", "Perfect.")
+              "i'd", "i'll", "i've", "i'm", "you'd", "perfect", "cool", "awesome", "alright", "alot",
+              "cheers", "bye", "fahrenheit", "celsius"}
 
 
 # ============================================================== JSONL CLI core

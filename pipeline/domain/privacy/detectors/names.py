@@ -184,3 +184,129 @@ def detect_written_names(text: str, not_person: Sequence[tuple[int, int]] = ()) 
             if _name_like(m.group(1)) and not any(a < m.end(1) and m.start(1) < b for a, b in not_person):
                 out.append(PiiSpan(m.start(1), m.end(1), "PERSON", 0.6))
     return out
+
+
+# ------------------------------------------------------------ payees: who money goes to
+#: words that move money to someone; a name after "to" counts within _PAYEE_WINDOW tokens
+_PAYEE_CUES = {"send", "sends", "sent", "sending", "transfer", "transfers", "transferred", "transferring",
+               "pay", "pays", "paid", "paying", "payment", "payments", "wire", "wired", "wiring", "remit",
+               "deposit", "deposited", "depositing", "venmo", "zelle", "give",
+               "reimburse", "refund", "owe"}
+_PAYEE_WINDOW = 15
+#: words that name an account, an amount or nobody in particular: never a payee's name
+_NOT_PAYEE = {"savings", "saving", "checking", "checkings", "account", "accounts", "card", "cards", "credit", "debit",
+              "loan", "loans", "mortgage", "bank", "banks", "branch", "balance", "money", "funds", "fund", "cash",
+              "dollars", "dollar", "bucks", "cents", "amount", "payment", "payments", "bill", "bills", "rent",
+              "another", "other", "others", "someone", "somebody", "anyone", "anybody", "everyone", "everybody",
+              "myself", "yourself", "himself", "herself", "themselves", "mine", "yours", "theirs", "ours", "his",
+              "her", "hers", "him", "their", "them", "me", "us", "you", "it", "that", "this", "these", "those",
+              "which", "what", "whom", "who", "each", "both", "all", "same", "different", "new", "old", "joint",
+              "business", "personal", "external", "internal", "international", "domestic", "recipient",
+              "recipients", "payee", "payees", "beneficiary", "person", "people", "contact", "contacts",
+              "mom", "dad", "mum", "mother", "father", "parents", "wife", "husband", "spouse", "son", "daughter",
+              "brother", "sister", "kids", "children", "child", "family", "friend", "friends", "boss",
+              "landlord", "roommate", "girlfriend", "boyfriend", "partner", "grandma", "grandpa",
+              "grandmother", "grandfather", "cousin", "niece", "nephew", "aunt", "uncle", "neighbor",
+              "neighbour", "coworker", "colleague", "company", "store", "merchant", "vendor", "order",
+              "date", "day", "week", "month", "year", "today", "tomorrow", "now", "later", "then", "there",
+              "here", "home", "work", "school", "each", "either", "whoever", "number", "zero", "total"}
+#: a relation or title before the name ("to aunt jenny", "to doctor ramos")
+_PAYEE_TITLES = {"aunt", "uncle", "cousin", "grandma", "grandpa", "auntie", "mr", "mrs", "ms", "miss", "mister",
+                 "doctor", "dr"}
+#: what may follow "to <name>": the end, an account or amount word, a joining word
+_PAYEE_FOLLOW = {"from", "checking", "savings", "account", "accounts", "and", "to", "please", "today", "now",
+                 "for", "via", "by", "on", "right", "dollars", "bucks", "immediately", "asap", "so", "as",
+                 "'s", "who", "instead", "too", "also", "thanks", "thank", "okay", "ok", "using", "with"}
+_ACCOUNT_WORDS = {"checking", "savings", "account", "accounts", "card", "bank", "routing", "iban", "wallet"}
+_AMOUNT_WORDS = {"money", "some", "back", "the", "a", "an", "dollars", "bucks", "cash"}
+_POSSESSIVE = ("'s", "’s")
+
+
+#: verbs that end "for the transfer to ..." ("... to complete.", "to go through")
+_PAYEE_NOT_VERBS = {"complete", "completed", "process", "processed", "go", "be", "do", "make", "take", "takes",
+                    "clear", "arrive", "post", "happen", "finish", "show", "reflect", "land", "appear", "start",
+                    "begin", "work", "proceed", "confirm", "continue", "cancel", "change", "check", "see", "know",
+                    "help", "get", "buy", "spend", "save", "use", "details", "detail", "info", "information"}
+
+
+def _payee_word(t: Token, cased: bool = False) -> bool:
+    """May ``t`` be (the first word of) a payee's name? In cased text a name is capitalised."""
+    base = t.lower[:-2] if t.lower.endswith(_POSSESSIVE) else t.lower
+    return (_is_name_word(t) and base not in _NOT_PAYEE and base not in _PAYEE_CUES and base not in _PAYEE_NOT_VERBS
+            and base.replace("'", "").isalpha() and len(base) >= 2 and (not cased or t.text[:1].isupper()))
+
+
+def _is_cased(toks: Sequence[Token]) -> bool:
+    """Does the text use capitals (beyond "I", "I'm")? Then names are written capitalised;
+    lower-case speech transcripts are read by context alone."""
+    return any(t.kind == "word" and t.text[:1].isupper() and t.lower not in ("i", "i'm", "i'd", "i'll", "i've")
+               and not (k == 0 or toks[k - 1].text in (".", "!", "?")) for k, t in enumerate(toks))
+
+
+def _name_end(t: Token) -> int:
+    """End offset of the name in ``t`` without a possessive "'s"."""
+    return t.end - 2 if t.lower.endswith(_POSSESSIVE) else t.end
+
+
+def detect_payee_names(text: str) -> list[PiiSpan]:
+    """Names of the people money goes to, by their place in a payment request: "transfer
+    $50 to Grace", "send Amir 650 bucks", "to Xiaoxue's checking account", "the savings of
+    Justin", "to aunt jenny". Works on lower-case speech too: the payment wording is the
+    cue, not the capital letter. Relations (mom, my landlord), accounts and pronouns are
+    not names; a word after "to" must be followed by the end, an account word, an amount
+    or a joining word ("to buy a car" is not a payee)."""
+    toks = _parse(text).tokens
+    n = len(toks)
+    cased = _is_cased(toks)
+    out: list[PiiSpan] = []
+    last_cue = -10**9
+
+    def take(k: int) -> tuple[int, int] | None:
+        """The name starting at token k (after an optional title): (first, last) token."""
+        if k < n and toks[k].lower.rstrip(".") in _PAYEE_TITLES and k + 1 < n and _payee_word(toks[k + 1], cased):
+            k += 1
+        if k >= n or not _payee_word(toks[k], cased):
+            return None
+        last = k
+        if not toks[k].lower.endswith(_POSSESSIVE) and k + 1 < n and _payee_word(toks[k + 1], cased) \
+                and toks[k + 1].text[:1].isupper() == toks[k].text[:1].isupper():
+            last = k + 1  # a surname ("to Maria Lopez")
+        return k, last
+
+    def follows_ok(j: int) -> bool:
+        if j >= n:
+            return True
+        t = toks[j]
+        if t.kind == "punct" and t.text != "-" or t.kind == "num":
+            return True
+        if t.lower in _PAYEE_FOLLOW or t.lower in NUMBER_WORDS:
+            return True
+        return t.lower == "in" and j + 1 < n and toks[j + 1].lower in ("their", "his", "her", "the")
+
+    for i, t in enumerate(toks):
+        if t.lower in _PAYEE_CUES:
+            last_cue = i
+            # "send Amir 650 bucks", "pay Sarah back"
+            got = take(i + 1)
+            if got and not toks[got[1]].lower.endswith(_POSSESSIVE):
+                j = got[1] + 1
+                if j < n and (toks[j].kind == "num" or toks[j].text == "$" or toks[j].lower in NUMBER_WORDS
+                              or toks[j].lower in _AMOUNT_WORDS):
+                    out.append(PiiSpan(toks[got[0]].start, _name_end(toks[got[1]]), "PERSON", 0.7))
+            continue
+        if t.lower == "to" and i - last_cue <= _PAYEE_WINDOW:
+            got = take(i + 1)
+            if got and (toks[got[1]].lower.endswith(_POSSESSIVE) or follows_ok(got[1] + 1)):
+                out.append(PiiSpan(toks[got[0]].start, _name_end(toks[got[1]]), "PERSON", 0.7))
+            continue
+        # "Xiaoxue's checking account" (any context)
+        if t.lower.endswith(_POSSESSIVE) and _payee_word(t, cased) and i + 1 < n and toks[i + 1].lower in _ACCOUNT_WORDS \
+                and not (i > 0 and toks[i - 1].lower in ("my", "your", "our", "their", "the", "a", "his", "her")):
+            out.append(PiiSpan(t.start, _name_end(t), "PERSON", 0.7))
+            continue
+        # "the checking account of Grace"
+        if t.lower == "of" and i > 0 and toks[i - 1].lower in _ACCOUNT_WORDS:
+            got = take(i + 1)
+            if got and follows_ok(got[1] + 1):
+                out.append(PiiSpan(toks[got[0]].start, _name_end(toks[got[1]]), "PERSON", 0.7))
+    return out
