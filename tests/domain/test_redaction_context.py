@@ -20,6 +20,7 @@ from pipeline.domain.privacy.detectors.addresses import (
     detect_written_addresses,
     extend_address_block,
 )
+from pipeline.domain.privacy.detectors.emails import detect_usernames
 from pipeline.domain.privacy.detectors.names import detect_payee_names, detect_written_names
 from pipeline.domain.privacy.engine import Redactor
 
@@ -249,3 +250,34 @@ def test_the_engine_redacts_payees_that_ner_leaves(red: Redactor) -> None:
                        ("okay transfer six hundred bucks to anneliese", "anneliese")):
         res = red.redact(text)
         assert name not in res.text and "[PERSON]" in res.text, res.text
+
+
+# ------------------------------------------------------------------ user names / logins
+@pytest.mark.parametrize(("text", "value"), [
+    ("Username: tvargas552", "tvargas552"),
+    ("sure, my user id is m_okafor_7", "m_okafor_7"),
+    ("the login is pnakamura", "pnakamura"),
+    ("my login name would be d.ferreira", "d.ferreira"),
+    ("username rkowalski88 please", "rkowalski88"),
+])
+def test_user_names_named_as_such_are_account_identifiers(text: str, value: str) -> None:
+    assert _found(text, detect_usernames(text)) == [value]
+    assert all(s.entity_type == "ACCOUNT" for s in detect_usernames(text))
+
+
+@pytest.mark.parametrize("text", [
+    "my username is not working",
+    "I forgot my username and password",
+    "the username field is empty",
+    "what is your username?",
+    "I need to reset my login",
+    "the login is slow today",
+    "Username: tvargas552@example.com",  # an e-mail address: the e-mail detector's
+])
+def test_talk_about_user_names_is_not_a_user_name(text: str) -> None:
+    assert detect_usernames(text) == []
+
+
+def test_the_engine_redacts_a_user_name_and_the_rest_of_the_line(red: Redactor) -> None:
+    res = red.redact("Username: tvargas552, email tvargas552@example.com, order ID 4417290385")
+    assert "tvargas552" not in res.text and "[ACCOUNT]" in res.text and "[EMAIL]" in res.text, res.text

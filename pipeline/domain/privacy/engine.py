@@ -22,7 +22,7 @@ from pipeline.domain.privacy.detectors.addresses import (
 )
 from pipeline.domain.privacy.detectors.ages import detect_ages
 from pipeline.domain.privacy.detectors.dates import detect_dates
-from pipeline.domain.privacy.detectors.emails import _EMAIL_STOP, detect_emails
+from pipeline.domain.privacy.detectors.emails import _EMAIL_STOP, detect_emails, detect_usernames
 from pipeline.domain.privacy.detectors.names import detect_names, detect_payee_names, detect_written_names
 from pipeline.domain.privacy.detectors.numbers import detect_numbers
 from pipeline.domain.privacy.detectors.vocab import _ACRONYMS, _COMMON, _EMAIL_CONNECT_WORDS
@@ -192,7 +192,7 @@ def _build_recognizers(nlp_engine: Any) -> list[Any]:
             pass
 
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:  # noqa: D102
-            return to_results(detect_numbers(text), entities)
+            return to_results(detect_numbers(text) + detect_usernames(text), entities)
 
     class SpokenEmailRecognizer(EntityRecognizer):
         """Emails written or spoken ("sarah underscore lee at hotmail dot com")."""

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from pipeline.domain.privacy.detectors.vocab import (
+    _COMMON,
     _EMAIL_CONNECT_PUNCT,
     _EMAIL_CONNECT_WORDS,
     _FILLERS,
@@ -130,3 +132,32 @@ def _email_local_start(toks: Sequence[Token], at_idx: int) -> int | None:
         prev_was_content = True
         j -= 1
     return start
+
+
+# ------------------------------------------------------------ user names / logins
+_USERNAME_CUE = re.compile(
+    r"\b(?:user\s?-?name|user\s?-?id|log\s?-?in(?:\s+(?:name|id))?|screen\s?name|handle|gamer\s?tag)"
+    r"(?:\s+(?:is|was|would\s+be|should\s+be))?\s*(?:[:=\-]\s*)?(?:it'?s\s+)?"
+    r"([A-Za-z0-9][A-Za-z0-9._\-]{1,40}[A-Za-z0-9])(?![A-Za-z0-9._\-]*@)", re.IGNORECASE)
+_USERNAME_NOT = {"field", "box", "reset", "change", "changed", "again", "please", "yet", "too", "also", "wrong",
+                 "correct", "incorrect", "invalid", "valid", "required", "page", "screen", "button", "link",
+                 "email", "number", "password", "details", "info", "information", "there", "here", "now",
+                 "slow", "broken", "locked", "blocked", "disabled", "expired", "fine", "ok", "okay", "different",
+                 "same", "new", "old", "taken", "available", "missing", "gone", "forgotten", "lost", "unknown"}
+
+
+def detect_usernames(text: str) -> list[PiiSpan]:
+    """Account log-ins named as such: "Username: cminh730", "my user id is jdoe_88",
+    "login is rsmith". The value must look like a handle (a digit, "_" or ".") or follow
+    an explicit "is" / ":"; words such as "field" or "reset" are not user names."""
+    out = []
+    for m in _USERNAME_CUE.finditer(text):
+        value = m.group(1)
+        low = value.lower()
+        if low in _COMMON or low in _USERNAME_NOT or low in NUMBER_WORDS:
+            continue
+        explicit = re.search(r"(?:\bis|\bwas|\bbe|[:=\-])\s*(?:it'?s\s+)?$", text[m.start():m.start(1)], re.IGNORECASE)
+        if not (re.search(r"[\d_.]", value) or explicit):
+            continue
+        out.append(PiiSpan(m.start(1), m.end(1), "ACCOUNT", 0.8))
+    return out
