@@ -137,8 +137,8 @@ def _email_local_start(toks: Sequence[Token], at_idx: int) -> int | None:
 # ------------------------------------------------------------ user names / logins
 _USERNAME_CUE = re.compile(
     r"\b(?:user\s?-?name|user\s?-?id|log\s?-?in(?:\s+(?:name|id))?|screen\s?name|handle|gamer\s?tag)"
-    r"(?:\s+(?:is|was|would\s+be|should\s+be))?\s*(?:[:=\-]\s*)?(?:it'?s\s+)?"
-    r"([A-Za-z0-9][A-Za-z0-9._\-]{1,40}[A-Za-z0-9])(?![A-Za-z0-9._\-]*@)", re.IGNORECASE)
+    r"(?P<sep>(?:\s+(?:is|was|would\s+be|should\s+be))?\s*(?:[:=\-]\s*)?)(?:it'?s\s+)?"
+    r"(?P<value>[A-Za-z0-9][A-Za-z0-9._\-]{1,40}[A-Za-z0-9])(?![A-Za-z0-9._\-]*@)", re.IGNORECASE)
 _USERNAME_NOT = {"field", "box", "reset", "change", "changed", "again", "please", "yet", "too", "also", "wrong",
                  "correct", "incorrect", "invalid", "valid", "required", "page", "screen", "button", "link",
                  "email", "number", "password", "details", "info", "information", "there", "here", "now",
@@ -152,12 +152,11 @@ def detect_usernames(text: str) -> list[PiiSpan]:
     an explicit "is" / ":"; words such as "field" or "reset" are not user names."""
     out = []
     for m in _USERNAME_CUE.finditer(text):
-        value = m.group(1)
+        value = m.group("value")
         low = value.lower()
         if low in _COMMON or low in _USERNAME_NOT or low in NUMBER_WORDS:
             continue
-        explicit = re.search(r"(?:\bis|\bwas|\bbe|[:=\-])\s*(?:it'?s\s+)?$", text[m.start():m.start(1)], re.IGNORECASE)
-        if not (re.search(r"[\d_.]", value) or explicit):
+        if not (re.search(r"[\d_.]", value) or m.group("sep").strip()):
             continue
-        out.append(PiiSpan(m.start(1), m.end(1), "ACCOUNT", 0.8))
+        out.append(PiiSpan(m.start("value"), m.end("value"), "ACCOUNT", 0.8))
     return out

@@ -209,7 +209,7 @@ _NOT_PAYEE = {"savings", "saving", "checking", "checkings", "account", "accounts
               "grandmother", "grandfather", "cousin", "niece", "nephew", "aunt", "uncle", "neighbor",
               "neighbour", "coworker", "colleague", "company", "store", "merchant", "vendor", "order",
               "date", "day", "week", "month", "year", "today", "tomorrow", "now", "later", "then", "there",
-              "here", "home", "work", "school", "each", "either", "whoever", "number", "zero", "total"}
+              "here", "home", "work", "school", "either", "whoever", "number", "zero", "total"}
 #: a relation or title before the name ("to aunt jenny", "to doctor ramos")
 _PAYEE_TITLES = {"aunt", "uncle", "cousin", "grandma", "grandpa", "auntie", "mr", "mrs", "ms", "miss", "mister",
                  "doctor", "dr"}
@@ -220,8 +220,6 @@ _PAYEE_FOLLOW = {"from", "checking", "savings", "account", "accounts", "and", "t
 _ACCOUNT_WORDS = {"checking", "savings", "account", "accounts", "card", "bank", "routing", "iban", "wallet"}
 _AMOUNT_WORDS = {"money", "some", "back", "the", "a", "an", "dollars", "bucks", "cash"}
 _POSSESSIVE = ("'s", "’s")
-
-
 #: verbs that end "for the transfer to ..." ("... to complete.", "to go through")
 _PAYEE_NOT_VERBS = {"complete", "completed", "process", "processed", "go", "be", "do", "make", "take", "takes",
                     "clear", "arrive", "post", "happen", "finish", "show", "reflect", "land", "appear", "start",
@@ -261,6 +259,9 @@ def detect_payee_names(text: str) -> list[PiiSpan]:
     out: list[PiiSpan] = []
     last_cue = -10**9
 
+    def add(first: int, last: int) -> None:
+        out.append(PiiSpan(toks[first].start, _name_end(toks[last]), "PERSON", 0.7))
+
     def take(k: int) -> tuple[int, int] | None:
         """The name starting at token k (after an optional title): (first, last) token."""
         if k < n and toks[k].lower.rstrip(".") in _PAYEE_TITLES and k + 1 < n and _payee_word(toks[k + 1], cased):
@@ -292,21 +293,21 @@ def detect_payee_names(text: str) -> list[PiiSpan]:
                 j = got[1] + 1
                 if j < n and (toks[j].kind == "num" or toks[j].text == "$" or toks[j].lower in NUMBER_WORDS
                               or toks[j].lower in _AMOUNT_WORDS):
-                    out.append(PiiSpan(toks[got[0]].start, _name_end(toks[got[1]]), "PERSON", 0.7))
+                    add(*got)
             continue
         if t.lower == "to" and i - last_cue <= _PAYEE_WINDOW:
             got = take(i + 1)
             if got and (toks[got[1]].lower.endswith(_POSSESSIVE) or follows_ok(got[1] + 1)):
-                out.append(PiiSpan(toks[got[0]].start, _name_end(toks[got[1]]), "PERSON", 0.7))
+                add(*got)
             continue
         # "Xiaoxue's checking account" (any context)
         if t.lower.endswith(_POSSESSIVE) and _payee_word(t, cased) and i + 1 < n and toks[i + 1].lower in _ACCOUNT_WORDS \
                 and not (i > 0 and toks[i - 1].lower in ("my", "your", "our", "their", "the", "a", "his", "her")):
-            out.append(PiiSpan(t.start, _name_end(t), "PERSON", 0.7))
+            add(i, i)
             continue
         # "the checking account of Grace"
         if t.lower == "of" and i > 0 and toks[i - 1].lower in _ACCOUNT_WORDS:
             got = take(i + 1)
             if got and follows_ok(got[1] + 1):
-                out.append(PiiSpan(toks[got[0]].start, _name_end(toks[got[1]]), "PERSON", 0.7))
+                add(*got)
     return out
