@@ -234,6 +234,25 @@ def test_tiny_data_uses_fixed_weights_and_reloads(tmp_path, base_path) -> None:
     single = E.load_intent_model(base_path, tmp_path / "ens" / "adapter_seed0", threads=THREADS)
     assert isinstance(single, T.Classifier) and E.tuned_encoder(single) is single
     assert single.label_names == ens.label_names
+    # the labelling queue scores with whatever the champion is: here the ensemble
+    from pipeline.domain.flows.labelling import champion_scorer
+
+    class _Registry:
+        def champion(self):
+            return "v0001"
+
+        def path(self, version):
+            return tmp_path / "ens"
+
+    class _Trainer:
+        def registry(self):
+            return _Registry()
+
+        def base_model(self):
+            return base_path
+
+    probs, names = champion_scorer(_Trainer())(texts)
+    assert names == list(ens.label_names) and np.allclose(probs, p, atol=1e-6)
 
 
 @pytest.mark.slow  # trains a 3-step adapter and embeds 180 texts twice: ~30 s idle

@@ -247,9 +247,9 @@ def champion_scorer(trainer: Any) -> Callable[[list[str]], tuple[Any, list[str]]
     version = reg.champion()
     if not version:
         return None
-    from pipeline.domain.learning.training import load_classifier
+    from pipeline.domain.learning.ensemble import load_intent_model
 
-    clf = load_classifier(trainer.base_model(), reg.path(version))
+    clf = load_intent_model(trainer.base_model(), reg.path(version))  # an ensemble or a lone adapter
 
     def score(texts: list[str]) -> tuple[Any, list[str]]:
         return clf.predict_proba(texts), list(clf.label_names)
